@@ -1,0 +1,1 @@
+"""Prefect flows: thin DAG wiring, one flow per file. Installed as `slimline.flows`."""

@@ -1,0 +1,212 @@
+"""The one typed config: `Settings`, with a sub-model per stage (each stage owns its fields).
+
+Read at the entry point only (`load_settings`), never at import. Precedence, highest first:
+explicit overrides (CLI flags) > `SLIMLINE_*` environment variables (nested with `__`, e.g.
+`SLIMLINE_TRAIN__RANK=8`) > the YAML file (`--config`, `SLIMLINE_CONFIG`, or `./slimline.yaml`)
+> defaults. Paths under SLIMLINE_HOME are derived here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from slimline.tasks.cluster.config import ClusterConfig
+from slimline.tasks.collect.config import CollectConfig
+from slimline.tasks.evaluate.config import EvaluateConfig
+from slimline.tasks.promote.config import PromoteConfig
+from slimline.tasks.scrub.config import ScrubConfig
+from slimline.tasks.train.config import SelectConfig, TrainConfig
+
+_yaml_data: ContextVar[dict[str, Any] | None] = ContextVar("slimline_yaml_data", default=None)
+
+
+class ConfigError(ValueError):
+    """A config file or value that cannot be used; the message says which and why."""
+
+
+class StoreConfig(BaseModel):
+    """Where the raw and work stores live."""
+
+    raw_url: str | None = Field(
+        default=None, description="raw store URL; None: sqlite:///$SLIMLINE_HOME/raw.db"
+    )
+    work_url: str | None = Field(
+        default=None, description="work store URL; None: sqlite:///$SLIMLINE_HOME/work.db"
+    )
+    raw_retention_days: int | None = Field(
+        default=90, description="raw calls older than this are purged; None keeps them"
+    )
+
+
+class TrackingConfig(BaseModel):
+    """MLflow and Prefect endpoints."""
+
+    mlflow_tracking_uri: str | None = Field(
+        default=None, description="None: sqlite:///$SLIMLINE_HOME/mlflow.db"
+    )
+    experiment: str = Field(default="slimline", description="MLflow experiment of every run")
+    prefect_api_url: str | None = Field(
+        default=None, description="a Prefect server's API; None: Prefect's ephemeral API"
+    )
+
+
+class ScheduleConfig(BaseModel):
+    """When the nightly deployment runs."""
+
+    cron: str = Field(default="0 2 * * *", description="cron of the nightly deployment")
+    timezone: str = Field(default="UTC", description="timezone of the cron")
+
+
+class Settings(BaseSettings):
+    """Everything slimline can be told, with defaults that run on one laptop."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SLIMLINE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    home: Path = Field(default=Path(".slimline"), description="all embedded-default state")
+    profile: str = Field(default="default", description="named profile (e.g. demo)")
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    collect: CollectConfig = Field(default_factory=CollectConfig)
+    scrub: ScrubConfig = Field(default_factory=ScrubConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    select: SelectConfig = Field(default_factory=SelectConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    promote: PromoteConfig = Field(default_factory=PromoteConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    # --- derived locations ---------------------------------------------------------------
+    def path(self, *parts: str) -> Path:
+        return self.home.resolve().joinpath(*parts)
+
+    @property
+    def raw_store_url(self) -> str:
+        return self.store.raw_url or f"sqlite:///{self.path('raw.db')}"
+
+    @property
+    def work_store_url(self) -> str:
+        return self.store.work_url or f"sqlite:///{self.path('work.db')}"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return self.tracking.mlflow_tracking_uri or f"sqlite:///{self.path('mlflow.db')}"
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        return self.path("mlartifacts")
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.path("prefect")
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.path("adapters")
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.path("logs")
+
+    def public_dump(self) -> dict[str, Any]:
+        """The effective config as plain data, with passwords in URLs masked."""
+        from slimline.store.base import masked
+
+        data = self.model_dump(mode="json")
+        data["home"] = str(self.home.resolve())
+        data["store"]["raw_url"] = masked(self.raw_store_url)
+        data["store"]["work_url"] = masked(self.work_store_url)
+        data["tracking"]["mlflow_tracking_uri"] = masked(self.mlflow_tracking_uri)
+        return data
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """The YAML file's values (loaded by load_settings), below env vars and overrides."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return (_yaml_data.get() or {}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_yaml_data.get() or {})
+
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # Small enough to train every cluster of the bundled data on 2 CPU cores in minutes.
+    "demo": {
+        "train": {"max_steps": 12, "max_seq_len": 768, "grad_accum": 2, "rank": 8, "alpha": 16},
+        "evaluate": {"max_examples": 12, "max_new_tokens": 96},
+    },
+}
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read the effective settings. Call it at an entry point (CLI, flow, test), never at import.
+
+    `config_file` defaults to $SLIMLINE_CONFIG, then ./slimline.yaml if present. A named
+    `profile` (from any layer) fills in values the file and environment leave unset.
+    """
+    path = config_file or os.environ.get("SLIMLINE_CONFIG")
+    if path is None and Path("slimline.yaml").exists():
+        path = "slimline.yaml"
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {p} is not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {p} must hold a mapping at the top level")
+    profile = overrides.get("profile") or os.environ.get("SLIMLINE_PROFILE") or data.get("profile")
+    if profile and profile != "default":
+        if profile not in PROFILES:
+            raise ConfigError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+        data = _deep_merge(PROFILES[profile], data)
+    token = _yaml_data.set(data)
+    try:
+        from pydantic import ValidationError
+
+        try:
+            return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        except ValidationError as exc:
+            from slimline.record import describe_errors
+
+            where = f"config ({path})" if path else "config"
+            raise ConfigError(f"{where}: " + "; ".join(describe_errors(exc))) from None
+    finally:
+        _yaml_data.reset(token)

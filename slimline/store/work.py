@@ -1,0 +1,127 @@
+"""The work store: everything derived from the raw calls, and never any raw PII.
+
+Scrubbed calls (each keeps the raw call's id and the raw row's seq, the scrub watermark),
+clusters and cluster assignments, cached embeddings, and run bookkeeping per stage.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+
+from slimline.record import CallRecord
+from slimline.store import schema as s
+from slimline.store.base import Blobs, CallTable, connect, migrate, now, upsert
+
+
+class WorkStore:
+    """Scrubbed calls, clusters, runs and stage state (SQLite file or PostgreSQL)."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = connect(url, which="work")
+        migrate(self.engine, "work")
+        self.calls = CallTable(s.scrubbed_calls, Blobs(s.work_blobs))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- scrubbed calls ------------------------------------------------------------------
+    def add_scrubbed(
+        self, records: Sequence[tuple[int, CallRecord]], scrub_run_id: str | None = None
+    ) -> int:
+        """Store scrubbed records, each with the seq of its raw row; returns how many were new."""
+        extra = {rec.id: {"raw_seq": seq, "scrub_run_id": scrub_run_id} for seq, rec in records}
+        with self.engine.begin() as conn:
+            return self.calls.insert(conn, [rec for _, rec in records], extra=extra)
+
+    def count_scrubbed(self) -> int:
+        with self.engine.connect() as conn:
+            return self.calls.count(conn)
+
+    def max_raw_seq(self) -> int:
+        """The newest raw seq already scrubbed: scrub resumes after it."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(s.scrubbed_calls.c.raw_seq))).scalar() or 0
+
+    def iter_scrubbed(
+        self, ids: Sequence[str] | None = None, after_seq: int = 0
+    ) -> Iterator[CallRecord]:
+        with self.engine.connect() as conn:
+            for _, rec in self.calls.iter_rows(conn, ids=ids, after_seq=after_seq):
+                yield rec
+
+    # --- clusters ------------------------------------------------------------------------
+    def count_clusters(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(s.clusters)).scalar_one()
+
+    def clusters(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(s.clusters).order_by(s.clusters.c.cluster_id))
+            return [dict(r._mapping) for r in rows]
+
+    def save_cluster(self, row: dict[str, Any]) -> None:
+        """Insert or update one cluster row (all columns of `clusters` but the timestamps)."""
+        with self.engine.begin() as conn:
+            existing = conn.execute(
+                select(s.clusters.c.created_at).where(s.clusters.c.cluster_id == row["cluster_id"])
+            ).scalar()
+            full = {**row, "created_at": existing or now(), "updated_at": now()}
+            upsert(conn, s.clusters, full, key="cluster_id")
+
+    def assign(self, assignments: Sequence[dict[str, Any]]) -> None:
+        """Insert or update cluster assignments: call_id, cluster_id, probability, model_version."""
+        with self.engine.begin() as conn:
+            for a in assignments:
+                upsert(conn, s.cluster_assignments, {**a, "assigned_at": now()}, key="call_id")
+
+    def assignments(self) -> dict[str, int]:
+        """{call_id: cluster_id} for every assigned call."""
+        with self.engine.connect() as conn:
+            c = s.cluster_assignments.c
+            return dict(conn.execute(select(c.call_id, c.cluster_id)).all())
+
+    # --- runs and state ------------------------------------------------------------------
+    def start_run(self, stage: str, run_id: str | None = None) -> str:
+        run_id = run_id or uuid.uuid4().hex
+        with self.engine.begin() as conn:
+            row = {
+                "run_id": run_id,
+                "stage": stage,
+                "status": "running",
+                "started_at": now(),
+                "finished_at": None,
+                "summary": {},
+            }
+            upsert(conn, s.runs, row, key="run_id")
+        return run_id
+
+    def finish_run(self, run_id: str, summary: dict[str, Any], status: str = "completed") -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                s.runs.update()
+                .where(s.runs.c.run_id == run_id)
+                .values(status=status, finished_at=now(), summary=summary)
+            )
+
+    def runs(self, stage: str | None = None) -> list[dict[str, Any]]:
+        stmt = select(s.runs).order_by(s.runs.c.started_at)
+        if stage:
+            stmt = stmt.where(s.runs.c.stage == stage)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def get_state(self, name: str, default: Any = None) -> Any:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(s.work_state.c.value).where(s.work_state.c.name == name)
+            ).scalar()
+        return default if value is None else value
+
+    def set_state(self, name: str, value: Any) -> None:
+        with self.engine.begin() as conn:
+            upsert(conn, s.work_state, {"name": name, "value": value, "updated_at": now()}, "name")

@@ -1,0 +1,45 @@
+"""Settings of model selection, dataset building and fine-tuning."""
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class SelectConfig(BaseModel):
+    """Which small model each cluster gets."""
+
+    catalog: list[dict] = Field(
+        default_factory=list, description="extra catalog entries, added to the shipped catalog"
+    )
+    licences: list[str] | None = Field(
+        default=None, description="licence allow-list; None allows every licence"
+    )
+    max_params_m: float | None = Field(default=None, description="memory budget in M parameters")
+    race_top_k: int = Field(default=1, description="candidates raced per cluster (1: no race)")
+
+
+class TrainConfig(BaseModel):
+    """LoRA/DoRA fine-tuning of one adapter per cluster."""
+
+    method: Literal["lora", "dora"] = Field(default="lora", description="adapter type")
+    rank: int = Field(default=16, description="LoRA rank r")
+    alpha: int = Field(default=32, description="LoRA alpha")
+    dropout: float = Field(default=0.05, description="LoRA dropout")
+    target_modules: list[str] | str = Field(default="all-linear", description="modules adapted")
+    learning_rate: float = Field(default=2e-4, description="AdamW learning rate")
+    max_steps: int = Field(default=60, description="optimizer steps per cluster (-1: epochs)")
+    epochs: float = Field(default=1.0, description="epochs when max_steps is -1")
+    max_seq_len: int = Field(default=1024, description="tokens per example after compaction")
+    batch_size: int = Field(default=1, description="examples per device step")
+    grad_accum: int = Field(default=4, description="gradient accumulation steps")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        default="auto", description="auto: bf16 on GPUs that support it, fp32 on CPU"
+    )
+    eval_fraction: float = Field(default=0.2, description="share of conversations held out")
+    min_cluster_calls: int = Field(default=20, description="clusters smaller than this are skipped")
+    ray_address: str | None = Field(
+        default=None, description="an existing Ray cluster (ray://... or auto); None: local Ray"
+    )
+    gpus_per_job: float = Field(default=1.0, description="GPUs per job when GPUs exist")
+    cpus_per_job: float = Field(default=1.0, description="CPUs per job")
+    max_retries: int = Field(default=1, description="retries of a failed job")
