@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,9 +98,17 @@ def load_model(source: str, gguf_file: str | None = None, dtype: Any = None) -> 
             resolved.location, gguf_file=resolved.gguf_file, dtype=torch.float32
         )
         tok = load_tokenizer(source, gguf_file)
+        # The weights are de-quantised fp32 tensors now; transformers still marks the model
+        # as GGUF-quantised and refuses to save it, so the marker goes first.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
         tmp = cached.with_name(cached.name + f".tmp{os.getpid()}")
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        tmp.replace(cached) if not cached.exists() else None
+        if cached.exists():  # another process converted it meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.replace(cached)
     model = AutoModelForCausalLM.from_pretrained(cached, dtype=dtype)
     return model, load_tokenizer(source, gguf_file)
