@@ -4,9 +4,9 @@ import gzip
 import json
 
 import pytest
-from slimline.tasks.collect.formats import from_chat_completion_pair
 
 from slimline.store import RawStore
+from slimline.tasks.collect.formats import from_chat_completion_pair
 
 
 @pytest.mark.slow
