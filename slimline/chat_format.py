@@ -116,8 +116,16 @@ class ParsedResponse:
         return self.invalid_calls == 0
 
 
+# a block ends at its closing tag, at the next opening tag (a model that forgot to close
+# one), or at the end of the text
 _CALL = re.compile(
-    re.escape(TOOL_CALL_OPEN) + r"(.*?)(?:" + re.escape(TOOL_CALL_CLOSE) + r"|$)", re.DOTALL
+    re.escape(TOOL_CALL_OPEN)
+    + r"(.*?)(?:"
+    + re.escape(TOOL_CALL_CLOSE)
+    + r"|(?="
+    + re.escape(TOOL_CALL_OPEN)
+    + r")|\Z)",
+    re.DOTALL,
 )
 
 
