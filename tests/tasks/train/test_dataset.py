@@ -225,3 +225,30 @@ def test_build_is_deterministic_and_drops_what_cannot_fit(airline, context, toke
     small = ds.build_dataset([long_reply, airline[6]], context, tokenizer, MAX_SEQ_LEN)
     assert small.dropped == 1 and small.dropped_ids == [long_reply.id]
     assert small.record_ids == [airline[6].id]
+
+
+def test_a_base_model_with_the_catalog_template_gets_fitting_prompts(airline, tokenizer):
+    """A tokenizer without a chat template (a base model's) takes its catalog entry's."""
+    import copy
+
+    from slimline.tasks.train import select
+
+    gemma = next(e for e in select.shipped_catalog() if e.id == "gemma-3-270m")
+    assert select.prepare_tokenizer(tokenizer, gemma) is tokenizer  # it has its own: kept
+    base = copy.deepcopy(tokenizer)
+    base.chat_template = None
+    with pytest.raises(select.SelectionError, match="no chat template"):
+        select.prepare_tokenizer(
+            base, select.CatalogEntry(**{**gemma.model_dump(), "chat_template": None})
+        )
+    select.prepare_tokenizer(base, gemma)
+    records = airline[20:32]
+    built = ds.build_dataset(records, ds.distilled_context(records), base, 512)
+    assert len(built.examples) == len(records)
+    for example in built.examples:
+        prompt_ids, whole = _trl_lengths(base, example)
+        assert len(whole) <= 512 and whole[: len(prompt_ids)] == prompt_ids
+    text = base.apply_chat_template(
+        built.examples[0]["prompt"], tokenize=False, add_generation_prompt=True
+    )
+    assert text.endswith("<end_of_turn>\n<start_of_turn>model\n")
