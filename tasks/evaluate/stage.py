@@ -49,7 +49,8 @@ def heldout_records(settings: Settings, entry: Any, records: list[CallRecord]) -
         return [r for r in records if r.conversation_id in held]
     from slimline.tasks.train.dataset import split_by_conversation
 
-    return split_by_conversation(records, settings.train.eval_fraction)[1]
+    seed = int(getattr(settings.train, "seed", 0) or 0)
+    return split_by_conversation(records, settings.train.eval_fraction, seed=seed)[1]
 
 
 def evaluate_clusters(

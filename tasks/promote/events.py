@@ -14,7 +14,7 @@ prefect.yaml:
         expect: ["slimline.adapter.promoted"]
         parameters:
           model_name: "{{ event.resource['slimline.model'] }}"
-          version: "{{ event.resource['slimline.version'] }}"
+          version: "{{ event.resource['slimline.version'] | int }}"
 """
 
 from __future__ import annotations
@@ -93,6 +93,6 @@ def promoted_trigger(name: str = "deploy promoted adapters") -> Any:
         expect={PROMOTED_EVENT},
         parameters={
             "model_name": "{{ event.resource['slimline.model'] }}",
-            "version": "{{ event.resource['slimline.version'] }}",
+            "version": "{{ event.resource['slimline.version'] | int }}",
         },
     )

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from slimline.config import Settings
+from slimline.tasks.evaluate.adapters import adapter_uri
 from slimline.tasks.evaluate.report import EvalReport
 from slimline.tasks.promote import registry
 from slimline.tasks.promote.gate import Decision, decide
@@ -106,8 +107,9 @@ def promote_cluster(settings: Settings, report: EvalReport, client: Any = None) 
     decision = decide(
         report.metrics.get("challenger", {}), champion, report.n_examples, settings.promote
     )
+    source = report.adapter_uri or adapter_uri(report.run_id)
     version = registry.register_candidate(
-        client, name, report.run_id, report.adapter_uri, version_tags(report, decision)
+        client, name, report.run_id, source, version_tags(report, decision)
     )
     client.set_tag(report.run_id, "slimline.gate.promote", str(decision.promote).lower())
     client.set_tag(report.run_id, "slimline.model_version", f"{name}/{version}")

@@ -10,6 +10,7 @@ it for a Prefect markdown artifact (`publish_served_summary` creates one).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
@@ -81,7 +82,8 @@ def served_summary(settings: Settings, work: WorkStore) -> dict[str, Any]:
 
 
 def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
-    """The summary's totals as `served.*` metrics."""
+    """The summary as `served.*` metrics: the totals, and per served cluster
+    `served.cluster.<slug>.<figure>` (share of calls, quality vs teacher, saved)."""
     keys = (
         "served_clusters",
         "served_calls",
@@ -92,7 +94,15 @@ def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
         "saved_usd",
         "saved_share_cost",
     )
-    return {f"served.{k}": float(summary[k]) for k in keys}
+    out = {f"served.{k}": float(summary[k]) for k in keys}
+    for row in summary["clusters"]:
+        if row["champion"] is None:
+            continue
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", row["slug"])
+        for name in ("share_calls", *QUALITY, "saved_usd"):
+            if row.get(name) is not None:
+                out[f"served.cluster.{slug}.{name}"] = float(row[name])
+    return out
 
 
 def log_served_summary(settings: Settings, summary: dict[str, Any], run_id: str | None) -> str:
