@@ -190,10 +190,16 @@ def evaluate_cluster(
     roles: list[tuple[str, str, Any, Any]] = []  # (role, base model, adapter dir, context)
     champion = _champion(settings, slug)
     if champion is not None and champion.run_id:
-        champ_dir = adapters.fetch_adapter(settings, champion.run_id)
-        champ_base = champion.tags.get("slimline.base_model") or adapters.base_model_of(champ_dir)
-        roles.append(("champion", champ_base, champ_dir, _context(champ_dir, context)))
-        report.champion_version = int(champion.version)
+        try:
+            champ_dir = adapters.fetch_adapter(settings, champion.run_id)
+            champ_base = champion.tags.get("slimline.base_model") or adapters.base_model_of(
+                champ_dir
+            )
+        except adapters.AdapterError as exc:  # the gate then compares with its tagged metrics
+            log.warning("%s: champion v%s not evaluated: %s", slug, champion.version, exc)
+        else:
+            roles.append(("champion", champ_base, champ_dir, _context(champ_dir, context)))
+            report.champion_version = int(champion.version)
     roles.insert(0, ("challenger", report.base_model, adapter_dir, context))
     base_context = None if settings.evaluate.base_prompt == "full" else context
     roles.insert(0, ("base", report.base_model, None, base_context))

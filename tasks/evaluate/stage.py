@@ -66,9 +66,14 @@ def evaluate_clusters(
     for entry in train_entries(train_result):
         cid = int(field_of(entry, "cluster_id"))
         row = rows.get(cid) or {"cluster_id": cid, "slug": field_of(entry, "slug")}
-        held = heldout_records(settings, entry, cluster_records(work, cid))
+        records = cluster_records(work, cid)
+        held = heldout_records(settings, entry, records)
         try:
-            reports.append(evaluate_cluster(settings, row, entry, held))
+            report = evaluate_cluster(settings, row, entry, held)
+            if records:  # the data window: every call of the cluster, not only held-out ones
+                stamps = sorted(r.timestamp for r in records)
+                report.data_window = (stamps[0].isoformat(), stamps[-1].isoformat())
+            reports.append(report)
         except Exception as exc:  # one cluster's failure must not hide the others' results
             log.exception("evaluation of cluster %s failed", cid)
             reports.append(

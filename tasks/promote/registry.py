@@ -90,12 +90,19 @@ def _point_aliases(client: Any, name: str, versions: list[int]) -> None:
 def register_candidate(
     client: Any, name: str, run_id: str, source: str, tags: dict[str, Any]
 ) -> int:
-    """A new version of `name` for the adapter at `source`; alias `challenger` moves to it."""
-    version = client.create_model_version(
-        name, source=source, run_id=run_id, tags={k: tag_value(v) for k, v in tags.items()}
-    )
-    client.set_registered_model_alias(name, CHALLENGER, str(version.version))
-    return int(version.version)
+    """The version of `name` for the adapter at `source` (a new one, or the one already
+    registered for `run_id`, its tags updated); alias `challenger` moves to it."""
+    values = {k: tag_value(v) for k, v in tags.items()}
+    existing = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
+    if existing:
+        version = max(int(v.version) for v in existing)
+        for key, value in values.items():
+            client.set_model_version_tag(name, str(version), key, value)
+    else:
+        created = client.create_model_version(name, source=source, run_id=run_id, tags=values)
+        version = int(created.version)
+    client.set_registered_model_alias(name, CHALLENGER, str(version))
+    return version
 
 
 def make_champion(client: Any, name: str, version: int) -> int | None:

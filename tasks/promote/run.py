@@ -116,7 +116,11 @@ def promote_cluster(settings: Settings, report: EvalReport, client: Any = None) 
     result = Promotion(
         report.cluster_id, report.slug, name, version, decision.promote, decision.reasons
     )
-    if decision.promote:
+    serving = registry.version_by_alias(client, name, CHAMPION)
+    if decision.promote and serving is not None and int(serving.version) == version:
+        result.promoted = False  # nothing changes: no new champion, no event
+        result.reasons = [*decision.reasons, f"v{version} is already the champion"]
+    if result.promoted:
         result.previous_champion = registry.make_champion(client, name, version)
         if settings.promote.emit_events:
             from slimline.tasks.promote.events import emit_promoted

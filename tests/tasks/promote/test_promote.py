@@ -91,6 +91,12 @@ def test_gate_moves_aliases_and_rollback_moves_them_back(settings, mlflow_uri, r
     assert v3.tags["slimline.data_window"].startswith("2026-11-01")
     assert registry_counts(settings) == (1, 1)
 
+    # the same adapter evaluated again: its version is reused, nothing moves
+    again = promote_clusters(settings, [report(runs[2], better, better, 3)]).promotions[0]
+    assert again.version == 3 and not again.promoted
+    assert again.reasons[-1] == "v3 is already the champion"
+    assert len(client.search_model_versions(f"name='{SLUG}'")) == 3
+
     runner = CliRunner()
     home = ["--home", str(settings.home)]
     env = {"SLIMLINE_PROMOTE__EMIT_EVENTS": "false"}
