@@ -88,12 +88,11 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
         return 0
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     key = next(iter(table.primary_key.columns))
-    total = 0
-    for start in range(0, len(rows), _CHUNK):
-        stmt = dialect.insert(table).values(list(rows[start : start + _CHUNK]))
-        # RETURNING counts the rows really inserted (rowcount is -1 for batches on psycopg)
-        total += len(conn.execute(stmt.on_conflict_do_nothing().returning(key)).all())
-    return total
+    stmt = dialect.insert(table).on_conflict_do_nothing().returning(key)
+    # executemany: the statement is compiled once and SQLAlchemy batches the rows into
+    # multi-row INSERTs itself ("insertmanyvalues"); RETURNING counts the rows really
+    # inserted (rowcount is -1 for batches on psycopg)
+    return len(conn.execute(stmt, list(rows)).all())
 
 
 def upsert(conn: Connection, table: Table, row: dict[str, Any], key: str) -> None:
@@ -153,9 +152,36 @@ def _ref(text: str, pending: dict[str, str]) -> str:
     return h
 
 
-def record_to_row(record: CallRecord, pending_blobs: dict[str, str]) -> dict[str, Any]:
-    """A call row for `record`; its blobs are added to `pending_blobs` ({hash: text})."""
-    dump = record.model_dump(mode="json", exclude_none=True)
+def record_to_row(
+    record: CallRecord, pending_blobs: dict[str, str], memo: dict[int, str] | None = None
+) -> dict[str, Any]:
+    """A call row for `record`; its blobs are added to `pending_blobs` ({hash: text}).
+
+    `memo` ({id(object): blob hash}) may be shared by the rows of ONE batch whose records
+    share Message objects or tools lists (collect's builder does that): each shared object
+    is then serialised once. Only valid while those records are alive and unchanged.
+    """
+    if memo is not None and all(type(m) is Message for m in record.messages):
+
+        def ref(obj: Any, dump: Any) -> str:
+            h = memo.get(id(obj))
+            if h is None:
+                h = memo[id(obj)] = _ref(canonical_json(dump()), pending_blobs)
+            return h
+
+        message_refs = [
+            ref(m, lambda m=m: m.model_dump(mode="json", exclude_none=True))
+            for m in record.messages
+        ]
+        tools_ref = (
+            ref(record.tools, lambda: _dump_field(record, "tools")) if record.tools else None
+        )
+        response = _dump_field(record, "response")
+    else:
+        dump = record.model_dump(mode="json", exclude_none=True)
+        message_refs = [_ref(canonical_json(m), pending_blobs) for m in dump["messages"]]
+        tools_ref = _ref(canonical_json(dump["tools"]), pending_blobs) if record.tools else None
+        response = dump["response"]
     return {
         "id": record.id,
         "source": record.source,
@@ -163,9 +189,9 @@ def record_to_row(record: CallRecord, pending_blobs: dict[str, str]) -> dict[str
         "timestamp": record.timestamp,
         "model": record.model,
         "conversation_id": record.conversation_id,
-        "message_refs": [_ref(canonical_json(m), pending_blobs) for m in dump["messages"]],
-        "tools_ref": _ref(canonical_json(dump["tools"]), pending_blobs) if record.tools else None,
-        "response_ref": _ref(canonical_json(dump["response"]), pending_blobs),
+        "message_refs": message_refs,
+        "tools_ref": tools_ref,
+        "response_ref": _ref(canonical_json(response), pending_blobs),
         "latency_ms": record.latency_ms,
         "prompt_tokens": record.prompt_tokens,
         "completion_tokens": record.completion_tokens,
@@ -173,6 +199,11 @@ def record_to_row(record: CallRecord, pending_blobs: dict[str, str]) -> dict[str
         "metadata": record.metadata,
         "stored_at": now(),
     }
+
+
+def _dump_field(record: CallRecord, name: str) -> Any:
+    """One field as the whole record's JSON dump has it."""
+    return record.model_dump(mode="json", exclude_none=True, include={name})[name]
 
 
 def row_to_record(row: Any, blobs: dict[str, str]) -> CallRecord:
@@ -217,21 +248,22 @@ class CallTable:
 
         `extra` maps a record id to values of the table's own further columns.
         """
-        pending: dict[str, str] = {}
-        rows = []
-        seen: set[str] = set()
+        unique: dict[str, CallRecord] = {}
         for rec in records:
-            if rec.id in seen:
-                continue
-            seen.add(rec.id)
-            row = record_to_row(rec, pending)
+            unique.setdefault(rec.id, rec)
+        if not unique:
+            return 0
+        known = self.existing_ids(conn, list(unique))
+        pending: dict[str, str] = {}
+        memo: dict[int, str] = {}  # records of one batch may share Message objects
+        rows = []
+        for rec in unique.values():
+            if rec.id in known:
+                continue  # stored already: not serialised again
+            row = record_to_row(rec, pending, memo)
             if extra:
                 row.update(extra.get(rec.id, {}))
             rows.append(row)
-        if not rows:
-            return 0
-        known = self.existing_ids(conn, [r["id"] for r in rows])
-        rows = [r for r in rows if r["id"] not in known]
         self.blobs.put_many(conn, pending)
         return insert_ignore(conn, self.table, rows)
 
