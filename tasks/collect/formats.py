@@ -1,18 +1,73 @@
 """Turning one logged call, in a source's own shape, into a CallRecord.
 
+Shapes read here, detected per line by `parse_object`:
+- request/response pairs: an OpenAI chat-completions `request` body and `response` body
+  (the bundled tau2 data), `from_chat_completion_pair`;
+- the OpenAI fine-tuning chat format, `{"messages": [...], "tools": [...]}` whose last
+  message is the assistant's answer, `from_finetune_chat`;
+- OTLP/JSON trace exports carrying GenAI spans (`resourceSpans`), in `otlp.py`.
+
 Each function takes one parsed JSON object and raises InvalidRecord (naming `where` and the
-field) when it cannot become a record.
+field) when it cannot become a record. `RecordBuilder` validates and hashes records the way
+`CallRecord.build` does, but validates and serialises each distinct message only once per
+run: every call of a conversation repeats the messages before it.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from slimline.record import CallRecord, InvalidRecord
+from pydantic import ValidationError
+
+from slimline.record import (
+    CallRecord,
+    InvalidRecord,
+    Message,
+    canonical_json,
+    content_hash,
+    derive_conversation_id,
+    describe_errors,
+    parse_record,
+)
+
+try:  # a faster serialiser for cache keys; json does the same job when it is missing
+    import orjson
+
+    def _key(value: Any) -> bytes | str:
+        try:
+            return orjson.dumps(value)
+        except TypeError:  # e.g. an integer beyond 64 bits
+            return json.dumps(value)
+
+except ImportError:  # pragma: no cover
+
+    def _key(value: Any) -> bytes | str:
+        return json.dumps(value)
+
 
 # metadata keys that name a conversation, in the order they are trusted
 CONVERSATION_KEYS = ("conversation_id", "simulation_id", "session_id", "thread_id", "trace_id")
+
+
+@dataclass
+class Problem:
+    """A part of the input that could not become a record, with where and why."""
+
+    location: str
+    reason: str
+    raw_text: str
+
+
+@dataclass
+class Parsed:
+    """What one input object gave: records, problems to quarantine, spans skipped."""
+
+    records: list[CallRecord] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    skipped: int = 0  # parts that are not LLM calls (e.g. non-GenAI spans), counted not stored
 
 
 def _require(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -54,11 +109,122 @@ def occurrence_key(raw_time: Any, conversation: str | None) -> str | None:
     return f"{raw_time}|{conversation}"
 
 
-def from_chat_completion_pair(obj: Any, source: str, where: str) -> CallRecord:
+class RecordBuilder:
+    """Builds CallRecords exactly as `CallRecord.build` does (same id, same fields).
+
+    With `cache=True` each distinct message (and tools list) is validated and serialised
+    once and then reused, so records built by one builder share Message objects: treat them
+    as read-only. `cache=False` is plain `CallRecord.build`.
+    """
+
+    def __init__(self, *, cache: bool = True, default_agent: str = "unknown", limit: int = 50_000):
+        self.cache = cache
+        self.default_agent = default_agent
+        self._limit = limit
+        self._messages: dict[bytes | str, tuple[Message, str]] = {}
+        self._tools: dict[bytes | str, str] = {}
+        self._shared_tools: dict[bytes | str, list[dict[str, Any]]] = {}
+
+    def build(self, *, where: str, occurrence: str | None = None, **fields: Any) -> CallRecord:
+        messages = fields.get("messages")
+        if not self.cache or not isinstance(messages, list):
+            try:
+                return CallRecord.build(where=where, occurrence=occurrence, **fields)
+            except InvalidRecord:
+                if isinstance(messages, list):  # say which message was wrong
+                    self._check_messages(messages, fields.get("response"), where)
+                raise
+        checked, answer = self._check_messages(messages, fields.get("response"), where)
+        tools = fields.get("tools") or []
+        tools_key = _key(tools)
+        if "id" not in fields:
+            texts = [t for _, t in checked]
+            fields["id"] = self._call_id(texts, tools_key, tools, answer[1], occurrence)
+        fields["messages"] = [m for m, _ in checked]
+        fields["response"] = answer[0]
+        if not fields.get("conversation_id") and checked:
+            fields["conversation_id"] = derive_conversation_id(
+                fields.get("agent", ""), fields["messages"]
+            )
+        shared = self._shared_tools.get(tools_key) if tools else None
+        if shared is None:
+            record = parse_record(fields, where)
+            if record.tools:  # validated once; records with these tools share the list
+                if len(self._shared_tools) >= 1000:
+                    self._shared_tools.clear()
+                self._shared_tools[tools_key] = record.tools
+        else:  # the same tools as an earlier record: already valid, shared (read-only)
+            record = parse_record({**fields, "tools": []}, where)
+            record.tools = shared
+        return record
+
+    def _check_messages(
+        self, messages: list[Any], response: Any, where: str
+    ) -> tuple[list[tuple[Message, str]], tuple[Message, str]]:
+        """Each message validated (or taken from the cache) with its canonical text;
+        InvalidRecord naming each bad message by its index."""
+        problems: list[str] = []
+        checked = [self._message(m, f"messages.{i}", problems) for i, m in enumerate(messages)]
+        answer = self._message(response, "response", problems)
+        if problems:
+            raise InvalidRecord(where, problems)
+        return checked, answer
+
+    def _message(self, raw: Any, path: str, problems: list[str]) -> tuple[Message, str]:
+        key = _key(raw) if self.cache and isinstance(raw, dict) else None
+        hit = self._messages.get(key) if key is not None else None
+        if hit is not None:
+            return hit
+        try:
+            message = Message.model_validate(raw)
+        except ValidationError as exc:
+            for err in describe_errors(exc):
+                problems.append(
+                    err.replace("field '", f"field '{path}.", 1).replace(".(record)", "")
+                )
+            return Message(role="assistant"), ""
+        text = canonical_json(message.model_dump(mode="json", exclude_none=True))
+        if key is not None:
+            if len(self._messages) >= self._limit:
+                self._messages.clear()
+            self._messages[key] = (message, text)
+        return message, text
+
+    def _call_id(
+        self,
+        texts: list[str],
+        key: bytes | str,
+        tools: Any,
+        response_text: str,
+        occurrence: str | None,
+    ) -> str:
+        """`slimline.record.call_id`, assembled from the cached canonical texts: the keys of
+        the hashed body in sorted order are messages, occurrence, response, tools."""
+        tools_text = self._tools.get(key)
+        if tools_text is None:
+            tools_text = canonical_json(tools)
+            if len(self._tools) >= 1000:
+                self._tools.clear()
+            self._tools[key] = tools_text
+        parts = ['{"messages":[', ",".join(texts), "]"]
+        if occurrence is not None:
+            parts += [',"occurrence":', canonical_json(occurrence)]
+        parts += [',"response":', response_text, ',"tools":', tools_text, "}"]
+        return content_hash("".join(parts))[:32]
+
+
+_PLAIN = RecordBuilder(cache=False)
+
+
+def from_chat_completion_pair(
+    obj: Any, source: str, where: str, builder: RecordBuilder | None = None
+) -> CallRecord:
     """A line holding an OpenAI chat-completions `request` body and `response` body.
 
-    Optional top-level fields: timestamp, agent, cost_usd, latency_ms, metadata.
+    Optional top-level fields: timestamp, agent, cost_usd, latency_ms, metadata,
+    conversation_id.
     """
+    builder = builder or _PLAIN
     request = _require(obj, "request", dict, where)
     response = _require(obj, "response", dict, where)
     messages = _require(request, "messages", list, f"{where}, request")
@@ -66,18 +232,30 @@ def from_chat_completion_pair(obj: Any, source: str, where: str) -> CallRecord:
     if not choices or not isinstance(choices[0], dict) or "message" not in choices[0]:
         raise InvalidRecord(where, ["field 'response.choices.0.message': missing"])
     usage = response.get("usage") or {}
-    metadata = dict(obj.get("metadata") or {})
+    if not isinstance(usage, dict):
+        raise InvalidRecord(where, ["field 'response.usage': expected dict"])
+    metadata = obj.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise InvalidRecord(
+            where, [f"field 'metadata': expected dict, got {type(metadata).__name__}"]
+        )
+    metadata = dict(metadata)
     if obj.get("id"):
         metadata.setdefault("source_id", obj["id"])
+    if response.get("id"):
+        metadata.setdefault("response_id", response["id"])
     if choices[0].get("finish_reason"):
         metadata.setdefault("finish_reason", choices[0]["finish_reason"])
     raw_time = obj.get("timestamp") or response.get("created")
-    conversation = conversation_id_from(metadata)
-    return CallRecord.build(
+    conversation = obj.get("conversation_id") or conversation_id_from(metadata)
+    occurrence = occurrence_key(raw_time, conversation)
+    if occurrence is None and response.get("id"):
+        occurrence = f"response {response['id']}"
+    return builder.build(
         where=where,
-        occurrence=occurrence_key(raw_time, conversation),
+        occurrence=occurrence,
         source=source,
-        agent=str(obj.get("agent") or metadata.get("agent") or "unknown"),
+        agent=str(obj.get("agent") or metadata.get("agent") or builder.default_agent),
         timestamp=_timestamp(raw_time, where),
         model=str(request.get("model") or response.get("model") or "unknown"),
         conversation_id=conversation,
@@ -90,3 +268,93 @@ def from_chat_completion_pair(obj: Any, source: str, where: str) -> CallRecord:
         cost_usd=obj.get("cost_usd"),
         metadata=metadata,
     )
+
+
+def from_finetune_chat(
+    obj: Any, source: str, where: str, builder: RecordBuilder | None = None
+) -> CallRecord:
+    """A line in the OpenAI fine-tuning chat format: `messages` whose last one is the
+    assistant's answer (the response), the rest the request; `tools` (or the older
+    `functions`) the schemas. Optional: model, agent, timestamp, conversation_id, metadata.
+    """
+    builder = builder or _PLAIN
+    messages = _require(obj, "messages", list, where)
+    if len(messages) < 2:
+        raise InvalidRecord(
+            where, ["field 'messages': needs the request's messages and then the answer"]
+        )
+    last = messages[-1]
+    role = last.get("role") if isinstance(last, dict) else None
+    if role != "assistant":
+        raise InvalidRecord(
+            where,
+            [
+                f"field 'messages.{len(messages) - 1}.role': the last message must be the "
+                f"assistant's answer, got {role!r}"
+            ],
+        )
+    tools = obj.get("tools")
+    if tools is None and isinstance(obj.get("functions"), list):
+        tools = [{"type": "function", "function": f} for f in obj["functions"]]
+    metadata = obj.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise InvalidRecord(
+            where, [f"field 'metadata': expected dict, got {type(metadata).__name__}"]
+        )
+    metadata = dict(metadata)
+    if "parallel_tool_calls" in obj:
+        metadata.setdefault("parallel_tool_calls", obj["parallel_tool_calls"])
+    raw_time = obj.get("timestamp")
+    conversation = obj.get("conversation_id") or conversation_id_from(metadata)
+    return builder.build(
+        where=where,
+        occurrence=occurrence_key(raw_time, conversation),
+        source=source,
+        agent=str(obj.get("agent") or metadata.get("agent") or builder.default_agent),
+        timestamp=_timestamp(raw_time, where),
+        model=str(obj.get("model") or metadata.get("model") or "unknown"),
+        conversation_id=conversation,
+        messages=messages[:-1],
+        tools=tools or [],
+        response=last,
+        metadata=metadata,
+    )
+
+
+def detect_format(obj: Any) -> str | None:
+    """'pair', 'chat' (fine-tuning format) or 'otlp'; None when the object is none of them."""
+    if not isinstance(obj, dict):
+        return None
+    if "request" in obj or "response" in obj:
+        return "pair"  # one of them missing: the pair's parser says which
+    if "resourceSpans" in obj:
+        return "otlp"
+    if "messages" in obj:
+        return "chat"
+    return None
+
+
+def parse_object(obj: Any, source: str, where: str, builder: RecordBuilder) -> Parsed:
+    """Every record in one parsed JSON object of any known shape, and every problem."""
+    kind = detect_format(obj)
+    try:
+        if kind == "pair":
+            return Parsed(records=[from_chat_completion_pair(obj, source, where, builder)])
+        if kind == "chat":
+            return Parsed(records=[from_finetune_chat(obj, source, where, builder)])
+        if kind == "otlp":
+            from slimline.tasks.collect.otlp import records_from_otlp
+
+            return records_from_otlp(obj, source, where, builder)
+    except InvalidRecord as exc:
+        return Parsed(problems=[Problem(where, "; ".join(exc.problems), "")])
+    shape = (
+        type(obj).__name__
+        if not isinstance(obj, dict)
+        else "object with keys " + ", ".join(sorted(map(str, obj))[:8])
+    )
+    reason = (
+        f"unknown format ({shape}): expected an OpenAI request/response pair, "
+        "a fine-tuning chat line ('messages') or an OTLP trace export ('resourceSpans')"
+    )
+    return Parsed(problems=[Problem(where, reason, "")])

@@ -1,0 +1,252 @@
+"""Collecting file sources into the raw store: incremental, idempotent, nothing lost.
+
+`collect_sources(settings, sources)` is the stage's one entry point (the CLI, the Prefect
+flow and the nightly flow call it). Per file it resumes where its watermark says, parses
+each line (format detected per line, see formats.py), writes records in batches, and moves
+the watermark in the same transaction as each batch: a crash (even kill -9) repeats at most
+one batch, and the content id makes the repeat a no-op. Every line that cannot become a
+record goes to the quarantine table with its file, line and reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field, computed_field
+
+from slimline.record import CallRecord
+from slimline.tasks.collect import files
+from slimline.tasks.collect.formats import Parsed, RecordBuilder, parse_object
+
+if TYPE_CHECKING:
+    from slimline.config import Settings
+    from slimline.store import RawStore
+    from slimline.tasks.collect.config import CollectConfig
+
+log = logging.getLogger("slimline.collect")
+
+try:
+    import orjson
+
+    _fast_loads: Any = orjson.loads
+except ImportError:  # pragma: no cover
+    _fast_loads = json.loads
+
+
+class SourceCounts(BaseModel):
+    """What one source gave in one run. Counts only: never any record content."""
+
+    source: str
+    files: int = Field(default=0, description="files the source named")
+    unchanged: int = Field(default=0, description="files with nothing new since the last run")
+    lines: int = Field(default=0, description="lines read in this run")
+    new: int = Field(default=0, description="calls stored for the first time")
+    duplicates: int = Field(default=0, description="calls that were already stored")
+    quarantined: int = Field(default=0, description="lines or spans set aside, with a reason")
+    skipped: int = Field(default=0, description="spans that are not LLM calls")
+    pending: int = Field(default=0, description="unfinished last lines left for the next run")
+    error: str | None = Field(default=None, description="why the source could not be read")
+
+
+class CollectResult(BaseModel):
+    """Counts per source and in total for one collect run."""
+
+    sources: list[SourceCounts] = Field(default_factory=list)
+
+    @computed_field
+    @property
+    def new(self) -> int:
+        return sum(s.new for s in self.sources)
+
+    @computed_field
+    @property
+    def duplicates(self) -> int:
+        return sum(s.duplicates for s in self.sources)
+
+    @computed_field
+    @property
+    def quarantined(self) -> int:
+        return sum(s.quarantined for s in self.sources)
+
+    @computed_field
+    @property
+    def errors(self) -> int:
+        return sum(1 for s in self.sources if s.error)
+
+
+def collect_sources(settings: Settings, sources: list[str] | None = None) -> CollectResult:
+    """Collect every source (default: `settings.collect.sources`) into the raw store."""
+    from slimline.store import RawStore
+
+    wanted = list(sources or settings.collect.sources)
+    store = RawStore(settings.raw_store_url)
+    try:
+        builder = RecordBuilder(default_agent=settings.collect.default_agent)
+        return CollectResult(
+            sources=[collect_source(store, s, settings.collect, builder) for s in wanted]
+        )
+    finally:
+        store.close()
+
+
+def collect_source(
+    store: RawStore, source: str, config: CollectConfig, builder: RecordBuilder | None = None
+) -> SourceCounts:
+    """Collect one source (file, directory or glob); problems reading it land in `error`."""
+    builder = builder or RecordBuilder(default_agent=config.default_agent)
+    counts = SourceCounts(source=source)
+    try:
+        paths = files.expand_source(source, config.file_patterns)
+    except files.SourceNotFound as exc:
+        counts.error = str(exc)
+        return counts
+    counts.files = len(paths)
+    for path in paths:
+        try:
+            collect_file(store, path, config, builder, counts)
+        except OSError as exc:
+            counts.error = f"{path}: {exc.strerror or exc}"
+            log.warning("collect: cannot read %s: %s", path, exc.strerror or exc)
+    log.info(
+        "collect %s: %d new, %d duplicates, %d quarantined, %d skipped from %d files",
+        source, counts.new, counts.duplicates, counts.quarantined, counts.skipped, counts.files,
+    )  # fmt: skip
+    return counts
+
+
+class _FileRun:
+    """One file's pass: batches, quarantine and the watermark that moves with each batch."""
+
+    def __init__(self, store: RawStore, path: Path, config: CollectConfig, counts: SourceCounts):
+        self.store, self.path, self.config, self.counts = store, path, config, counts
+        self.key = f"file:{path}"
+        self.batch: list[CallRecord] = []
+
+    def quarantine(self, location: str, reason: str, raw: bytes | str) -> None:
+        text = raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace")
+        self.store.quarantine(str(self.path), location, reason, text)
+        self.counts.quarantined += 1
+
+    def take(self, parsed: Parsed, raw: bytes) -> None:
+        for problem in parsed.problems:
+            self.quarantine(problem.location, problem.reason, problem.raw_text or raw)
+        self.counts.skipped += parsed.skipped
+        self.batch.extend(parsed.records)
+
+    def flush(self, mark: dict[str, Any]) -> None:
+        """Write the batch and move the watermark to `mark`, in one transaction."""
+        added = self.store.add_calls(self.batch, watermark=(self.key, mark))
+        self.counts.new += added.new
+        self.counts.duplicates += added.duplicates
+        self.batch = []
+
+
+def _loads(data: bytes) -> tuple[Any, str | None]:
+    try:
+        return _fast_loads(data), None
+    except ValueError:
+        pass
+    try:  # the standard parser for its message (line/column), and for NaN or huge ints
+        return json.loads(data), None
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 text: {exc.reason} at byte {exc.start}"
+    except ValueError as exc:
+        return None, f"not JSON: {exc}"
+
+
+def _resume(path: Path, size: int, gz: bool, mark: Any) -> tuple[int, int, int] | None:
+    """(byte offset, line number, lines to skip) to go on from; None: nothing new."""
+    if not (isinstance(mark, dict) and files.same_file(path, size, mark)):
+        return 0, 0, 0  # never read, or replaced since: from the start
+    if mark.get("document") or gz:  # neither can be entered mid-way
+        if size == mark.get("size"):
+            return None
+        return (0, 0, 0) if mark.get("document") else (0, 0, int(mark["line"]))
+    offset, number = int(mark["offset"]), int(mark["line"])
+    return None if offset >= size else (offset, number, 0)
+
+
+def collect_file(
+    store: RawStore,
+    path: Path,
+    config: CollectConfig,
+    builder: RecordBuilder,
+    counts: SourceCounts,
+) -> None:
+    """Read what is new in one file into the store (see the module docstring)."""
+    size = path.stat().st_size
+    gz = files.is_gzip(path)
+    start = _resume(path, size, gz, store.get_watermark(f"file:{path}"))
+    if start is None:
+        counts.unchanged += 1
+        return
+    offset, number, skip = start
+    run = _FileRun(store, path, config, counts)
+    whole = not gz and path.suffix == ".json" and offset == 0 and size <= config.max_line_bytes
+    if whole and _collect_document(run, builder, size):
+        return
+    state = {"gzip": gz, **files.identity(path, size), "size": size}
+    done = {"offset": offset, "line": number}
+    limit, keep = config.max_line_bytes, config.quarantine_text_bytes
+    lines = files.read_lines(path, gzip=gz, offset=offset, number=number, limit=limit, keep=keep)
+    for item in lines:
+        if isinstance(item, files.Break):
+            run.quarantine(f"line {item.number}", item.reason, item.data)
+            break
+        if item.number > skip:
+            if item.final and not gz and not _complete(item, limit):
+                counts.pending += 1  # perhaps still being written: read it next time
+                break
+            _take_line(run, item, builder, limit)
+        done = {"offset": item.end, "line": item.number}
+        if len(run.batch) >= config.batch_size:
+            run.flush({**state, **done})
+    run.flush({**state, **done})
+
+
+def _complete(line: files.Line, limit: int) -> bool:
+    """Whether a last line without a newline is whole: it parses as JSON."""
+    return line.size <= limit and (not line.data.strip() or _loads(line.data)[1] is None)
+
+
+def _take_line(run: _FileRun, line: files.Line, builder: RecordBuilder, limit: int) -> None:
+    where = f"line {line.number}"
+    if line.size > limit:
+        run.counts.lines += 1
+        reason = f"line is {line.size:,} bytes, over the limit of {limit:,} (max_line_bytes)"
+        run.quarantine(where, reason, line.data)
+        return
+    if not line.data.strip():
+        return  # a blank line is no call
+    run.counts.lines += 1
+    obj, error = _loads(line.data)
+    if error is not None:
+        run.quarantine(where, error, line.data)
+    else:
+        run.take(parse_object(obj, str(run.path), where, builder), line.data)
+
+
+def _collect_document(run: _FileRun, builder: RecordBuilder, size: int) -> bool:
+    """A .json file holding one JSON document (an OTLP export, a list of records); False if
+    it is JSON lines after all (then it is read line by line)."""
+    data = run.path.read_bytes()
+    obj, error = _loads(data)
+    if error is not None and "Extra data" in error:
+        return False
+    state = {"gzip": False, "document": True, **files.identity(run.path, size), "size": size}
+    done = {"offset": size, "line": data.count(b"\n")}
+    run.counts.lines += 1
+    if error is not None:
+        run.quarantine("document", error, data[: run.config.quarantine_text_bytes])
+    elif isinstance(obj, list):
+        for n, item in enumerate(obj, 1):
+            raw = json.dumps(item, ensure_ascii=False).encode()
+            run.take(parse_object(item, str(run.path), f"item {n}", builder), raw)
+    else:
+        keep = run.config.quarantine_text_bytes
+        run.take(parse_object(obj, str(run.path), "document", builder), data[:keep])
+    run.flush({**state, **done})
+    return True
