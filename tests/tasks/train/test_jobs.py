@@ -1,0 +1,144 @@
+"""Training through a local Ray: clusters of real tau2 calls become adapters, each in an MLflow
+run nested under the night's run; a failing job is reported and the others go on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tiny_train import build_tiny_base, store_clusters, tau2_records, toy_examples
+
+from slimline.tracking import CLUSTER_TAG
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory) -> str:
+    return build_tiny_base(tmp_path_factory.mktemp("tiny-base"))
+
+
+@pytest.fixture(scope="module")
+def local_ray(tmp_path_factory):
+    """One local Ray (2 CPUs) for the module; train_clusters uses it as it finds it."""
+    from slimline.config import load_settings
+    from slimline.tasks.train.jobs import ray_session
+
+    settings = load_settings(home=tmp_path_factory.mktemp("ray-home"), train={"ray_num_cpus": 2})
+    with ray_session(settings) as info:
+        yield info
+
+
+def _train_settings(settings, base: str):
+    settings.train = settings.train.model_copy(
+        update={
+            "base_model": base,
+            "max_steps": 2,
+            "grad_accum": 1,
+            "max_seq_len": 512,
+            "min_cluster_calls": 5,
+            "eval_loss_examples": 2,
+            "system_metrics_interval_s": 1.0,
+            "learning_rate": 1e-2,
+        }
+    )
+    return settings
+
+
+@pytest.mark.slow
+def test_two_clusters_train_on_ray_as_nested_mlflow_runs(
+    settings, mlflow_uri, tau2_path, tiny_base, local_ray
+):
+    from mlflow import MlflowClient
+
+    from slimline.runtime import mlflow_experiment, open_stores
+    from slimline.tasks.train.stage import train_clusters
+
+    _train_settings(settings, tiny_base)
+    work = open_stores(settings)[1]
+    airline = tau2_records(tau2_path, "tau2-airline", 3)
+    retail = tau2_records(tau2_path, "tau2-retail", 3)
+    tiny = tau2_records(tau2_path, "tau2-telecom", 1)[:2]
+    store_clusters(
+        work, {0: ("airline-tools", airline), 1: ("retail-tools", retail), 2: ("tiny", tiny)}
+    )
+    client = MlflowClient(mlflow_uri)
+    parent = client.create_run(mlflow_experiment(settings), run_name="nightly").info.run_id
+
+    result = train_clusters(settings, cluster_ids=[0, 1, 2, -1], parent_run_id=parent)
+
+    by_id = {c.cluster_id: c for c in result.clusters}
+    assert by_id[2].status == "skipped" and "min_cluster_calls" in by_id[2].reason
+    assert by_id[-1].status == "skipped"
+    for cid, records in ((0, airline), (1, retail)):
+        entry = by_id[cid]
+        assert entry.status == "trained", entry.reason
+        assert entry.adapter_uri == f"runs:/{entry.run_id}/adapter"
+        assert entry.base_model == tiny_base and entry.final_loss is not None
+        convs = {r.conversation_id for r in records}
+        assert set(entry.train_conversation_ids) | set(entry.eval_conversation_ids) == convs
+        assert entry.eval_conversation_ids and not (
+            set(entry.train_conversation_ids) & set(entry.eval_conversation_ids)
+        )
+
+        run = client.get_run(entry.run_id)
+        tags = run.data.tags
+        assert tags["mlflow.parentRunId"] == parent
+        assert tags["slimline.stage"] == "train" and tags[CLUSTER_TAG] == str(cid)
+        assert tags["slimline.slug"] == entry.slug
+        assert tags["slimline.dataset_digest"] == entry.dataset_digest
+        assert run.data.params["base_model"] == tiny_base
+        assert run.data.params["train.max_steps"] == "2"
+        assert run.info.status == "FINISHED"
+        steps = [m.step for m in client.get_metric_history(entry.run_id, "loss")]
+        assert steps == [1, 2]
+        assert "system/cpu_utilization_percentage" in run.data.metrics
+        (dataset_input,) = run.inputs.dataset_inputs
+        assert dataset_input.dataset.digest == entry.dataset_digest[:32]
+        assert {t.key: t.value for t in dataset_input.tags}["mlflow.data.context"] == "training"
+
+        files = {a.path for a in client.list_artifacts(entry.run_id, "adapter")}
+        assert {
+            "adapter/adapter_config.json",
+            "adapter/adapter_model.safetensors",
+            "adapter/tokenizer.json",
+            "adapter/distilled_context.json",
+        } <= files
+        local = client.download_artifacts(entry.run_id, "adapter/distilled_context.json")
+        context = json.loads(Path(local).read_text())
+        assert context["hash"] == entry.context_hash and context["base_model"] == tiny_base
+
+
+@pytest.mark.slow
+def test_a_failing_job_is_reported_and_the_others_finish(settings, tiny_base, local_ray):
+    from slimline.tasks.train.config import TrainConfig
+    from slimline.tasks.train.jobs import run_jobs
+    from slimline.tasks.train.train import TrainJob
+
+    cfg = TrainConfig(max_steps=1, grad_accum=1, max_seq_len=128, max_retries=1).model_dump()
+    good = TrainJob(1, "good", tiny_base, toy_examples(2), cfg)
+    bad = TrainJob(2, "bad", str(settings.path("no-such-model")), toy_examples(2), cfg)
+    settings.train = settings.train.model_copy(update={"max_retries": 1})
+    seen = []
+
+    outcomes = run_jobs([good, bad], settings, on_done=lambda j, r, e: seen.append(j.slug))
+
+    result, error = outcomes[1]
+    assert error is None and result.final_loss is not None
+    assert result.files["adapter_config.json"]
+    result, error = outcomes[2]
+    assert result is None and "ModelSourceError" in error and "no-such-model" in error
+    assert sorted(seen) == ["bad", "good"]
+
+
+def test_nothing_trainable_starts_no_ray(settings, mlflow_uri, tau2_path):
+    import ray
+
+    from slimline.runtime import open_stores
+    from slimline.tasks.train.stage import train_clusters
+
+    work = open_stores(settings)[1]
+    store_clusters(work, {4: ("small", tau2_records(tau2_path, "tau2-airline", 1)[:3])})
+    result = train_clusters(settings)
+    assert [(c.cluster_id, c.status) for c in result.clusters] == [(4, "skipped")]
+    assert result.parent_run_id is not None and not result.trained
+    assert not ray.is_initialized() or result.placement == ""
