@@ -14,6 +14,7 @@ import sys
 from prefect import flow
 
 from slimline.config import load_settings
+from slimline.runtime import configure
 from slimline.tasks.collect.flow_tasks import (
     collect_source_task,
     counts_from_state,
@@ -26,11 +27,12 @@ from slimline.tasks.collect.ingest import CollectResult
 def collect(
     sources: list[str] | None = None,
     home: str | None = None,
-    config_file: str | None = None,
+    config: str | None = None,
     profile: str | None = None,
 ) -> CollectResult:
     """Collect `sources` (default: collect.sources from the config) into the raw store."""
-    settings = load_settings(config_file, home=home, profile=profile)
+    settings = load_settings(config, home=home, profile=profile)
+    configure(settings)
     wanted = list(sources or settings.collect.sources)
     counts = [
         counts_from_state(source, collect_source_task(settings, source, return_state=True))
@@ -47,10 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", default=None)
     parser.add_argument("--config", default=None)
     args = parser.parse_args(argv)
-    from slimline.runtime import configure
-
-    configure(load_settings(args.config, home=args.home))
-    result = collect(sources=args.source, home=args.home, config_file=args.config)
+    configure(load_settings(args.config, home=args.home))  # Prefect's home before it starts
+    result = collect(sources=args.source, home=args.home, config=args.config)
     print(result.model_dump_json(indent=2))
     return 1 if result.errors else 0
 

@@ -16,6 +16,8 @@ def test_the_collect_flow_collects_every_source_and_publishes_counts_only(
     prefect_api, settings, tmp_path, tau2_path
 ):
     from prefect.artifacts import Artifact
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     from slimline.flows.collect import collect
 
@@ -26,7 +28,8 @@ def test_the_collect_flow_collects_every_source_and_publishes_counts_only(
     missing = str(tmp_path / "nowhere" / "*.jsonl.gz")  # a glob matching nothing: no error
     gone = str(tmp_path / "gone.jsonl")  # a path that does not exist: an error, not retried
 
-    result = collect(sources=[str(good), missing, gone], home=str(settings.home))
+    state = collect(sources=[str(good), missing, gone], home=str(settings.home), return_state=True)
+    result = state.result()
 
     by_source = {s.source: s for s in result.sources}
     assert (by_source[str(good)].new, by_source[str(good)].quarantined) == (5, 1)
@@ -46,6 +49,18 @@ def test_the_collect_flow_collects_every_source_and_publishes_counts_only(
     record = json.loads(lines[0])
     for message in record["request"]["messages"][1:]:  # no conversation text in the artifact
         assert not message.get("content") or message["content"][:40] not in text
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+            )
+        )
+    assert sorted((r.state_name, r.run_count) for r in runs) == [
+        ("Completed", 1),
+        ("Completed", 1),
+        ("Failed", 1),  # the missing path: failed once, not retried
+    ]
 
     again = collect(sources=[str(good)], home=str(settings.home))
     assert (again.new, again.sources[0].unchanged) == (0, 1)
