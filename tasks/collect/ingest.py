@@ -155,6 +155,22 @@ def _loads(data: bytes) -> tuple[Any, str | None]:
         return None, f"not UTF-8 text: {exc.reason} at byte {exc.start}"
     except ValueError as exc:
         return None, f"not JSON: {exc}"
+    except RecursionError:
+        return None, "not JSON that can be read: nested too deeply"
+
+
+def _parse(
+    data: bytes, path: Path, where: str, builder: RecordBuilder
+) -> tuple[Parsed | None, str | None]:
+    """The records of one line or document, or why there are none. Never raises: whatever
+    goes wrong with one line is that line's reason, not the end of the run."""
+    try:
+        obj, error = _loads(data)
+        if error is not None:
+            return None, error
+        return parse_object(obj, str(path), where, builder), None
+    except Exception as exc:
+        return None, f"cannot be read: {type(exc).__name__}: {exc}"[:1000]
 
 
 def _resume(path: Path, size: int, gz: bool, mark: Any) -> tuple[int, int, int] | None:
@@ -222,11 +238,11 @@ def _take_line(run: _FileRun, line: files.Line, builder: RecordBuilder, limit: i
     if not line.data.strip():
         return  # a blank line is no call
     run.counts.lines += 1
-    obj, error = _loads(line.data)
-    if error is not None:
-        run.quarantine(where, error, line.data)
+    parsed, error = _parse(line.data, run.path, where, builder)
+    if parsed is None:
+        run.quarantine(where, error or "", line.data)
     else:
-        run.take(parse_object(obj, str(run.path), where, builder), line.data)
+        run.take(parsed, line.data)
 
 
 def _collect_document(run: _FileRun, builder: RecordBuilder, size: int) -> bool:
@@ -239,14 +255,18 @@ def _collect_document(run: _FileRun, builder: RecordBuilder, size: int) -> bool:
     state = {"gzip": False, "document": True, **files.identity(run.path, size), "size": size}
     done = {"offset": size, "line": data.count(b"\n")}
     run.counts.lines += 1
+    keep = run.config.quarantine_text_bytes
     if error is not None:
-        run.quarantine("document", error, data[: run.config.quarantine_text_bytes])
-    elif isinstance(obj, list):
-        for n, item in enumerate(obj, 1):
-            raw = json.dumps(item, ensure_ascii=False).encode()
-            run.take(parse_object(item, str(run.path), f"item {n}", builder), raw)
+        run.quarantine("document", error, data[:keep])
     else:
-        keep = run.config.quarantine_text_bytes
-        run.take(parse_object(obj, str(run.path), "document", builder), data[:keep])
+        items = obj if isinstance(obj, list) else [obj]
+        for n, item in enumerate(items, 1):
+            raw = json.dumps(item, ensure_ascii=False).encode()
+            where = f"item {n}" if isinstance(obj, list) else "document"
+            parsed, problem = _parse(raw, run.path, where, builder)
+            if parsed is None:
+                run.quarantine(where, problem or "", raw[:keep])
+            else:
+                run.take(parsed, raw[:keep])
     run.flush({**state, **done})
     return True

@@ -148,7 +148,7 @@ def iter_spans(obj: dict[str, Any]):
             continue
         resource = attributes((rs.get("resource") or {}).get("attributes"))
         for ss in rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or []:
-            for span in (ss or {}).get("spans") or []:
+            for span in (ss.get("spans") if isinstance(ss, dict) else None) or []:
                 yield resource, span
 
 
@@ -171,4 +171,7 @@ def records_from_otlp(obj: Any, source: str, where: str, builder: RecordBuilder)
             out.records.append(record_from_span(span, resource, source, at, builder))
         except InvalidRecord as exc:
             out.problems.append(Problem(at, "; ".join(exc.problems), canonical_json(span)))
+        except Exception as exc:  # one odd span is that span's problem, not the export's
+            reason = f"cannot be read: {type(exc).__name__}: {exc}"[:1000]
+            out.problems.append(Problem(at, reason, canonical_json(span)))
     return out

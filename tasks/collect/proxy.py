@@ -184,7 +184,13 @@ def create_app(upstream: str, store_url: str, config: CollectConfig) -> FastAPI:
         if not isinstance(export, dict):
             return JSONResponse({"error": "an OTLP export must be a JSON object"}, 400)
         where = f"request at {received}"
-        parsed = await asyncio.to_thread(records_from_otlp, export, "otlp", where, span_builder)
+        try:
+            parsed = await asyncio.to_thread(records_from_otlp, export, "otlp", where, span_builder)
+        except Exception as exc:  # an export of a shape nobody foresaw: set aside, say why
+            reason = f"cannot be read: {type(exc).__name__}: {exc}"[:1000]
+            raw = body.decode("utf-8", "backslashreplace")[: config.quarantine_text_bytes]
+            recorder.submit(Quarantine("otlp", where, reason, raw))
+            return JSONResponse({"error": reason}, 400)
         if parsed.records:
             last = max(r.timestamp for r in parsed.records).isoformat()
             recorder.submit(Spans(parsed.records, last))

@@ -165,7 +165,10 @@ class Recorder:
                 try:
                     records.append(self._record(item))
                 except InvalidRecord as exc:
-                    item = _call_quarantine(item, exc)
+                    item = _call_quarantine(item, exc.where, "; ".join(exc.problems))
+                except Exception as exc:  # a call nobody foresaw: set aside, never retried
+                    reason = f"cannot be read: {type(exc).__name__}: {exc}"[:1000]
+                    item = _call_quarantine(item, f"call at {item.timestamp}", reason)
             if isinstance(item, Quarantine):
                 store.quarantine(item.source, item.location, item.reason, item.raw_text)
                 self._count("quarantined", 1)
@@ -197,9 +200,9 @@ class Recorder:
         self._count("duplicates", added.duplicates)
 
 
-def _call_quarantine(call: Call, exc: InvalidRecord) -> Quarantine:
+def _call_quarantine(call: Call, location: str, reason: str) -> Quarantine:
     raw = canonical_json({"request": call.request, "response": call.response})
-    return Quarantine("proxy", exc.where, "; ".join(exc.problems), raw)
+    return Quarantine("proxy", location, reason, raw)
 
 
 def _short(exc: BaseException) -> str:

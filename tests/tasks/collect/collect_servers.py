@@ -76,6 +76,8 @@ def fake_upstream() -> FastAPI:
         body = await request.json()
         if body.get("model") == "missing-model":
             return JSONResponse({"error": {"message": "model not found"}}, 404)
+        if body.get("model") == "odd-model":  # a 200 whose body is no chat completion
+            return {"id": "odd-1", "object": "chat.completion", "answer": "42"}
         counter["n"] += 1
         cid, created = f"chatcmpl-{counter['n']}", 1_760_000_000 + counter["n"]
         message = _answer(body)

@@ -60,14 +60,16 @@ def test_a_file_with_bad_lines_stores_every_good_line_and_quarantines_each_bad_o
         good[2],
     ]
     path = write_lines(tmp_path / "mixed.jsonl", lines)
-    with open(path, "ab") as f:  # and one line that is not UTF-8
-        f.write(b'{"caf\xe9": 1}\n')
+    with open(path, "ab") as f:  # and a line that is not UTF-8, and one nested too deeply
+        f.write(b'{"caf\xe9": 1}\n' + b"[" * 5000 + b"]" * 5000 + b"\n")
     counts = collect(store, settings, path)
-    assert (counts.new, counts.duplicates, counts.quarantined, counts.error) == (5, 0, 7, None)
+    assert (counts.new, counts.duplicates, counts.quarantined, counts.error) == (5, 0, 8, None)
     assert store.count_calls() == 5
     reasons = {q.location: q.reason for q in store.list_quarantined()}
     span_at = "line 10, span dddddddddddddddd"
-    assert set(reasons) == {"line 2", "line 3", "line 6", "line 7", "line 8", span_at, "line 12"}
+    expected = {"line 2", "line 3", "line 6", "line 7", "line 8", span_at, "line 12", "line 13"}
+    assert set(reasons) == expected
+    assert "nested too deeply" in reasons["line 13"]
     assert reasons["line 2"].startswith("not JSON: ")
     assert reasons["line 3"] == "field 'response': missing"
     assert "field 'messages': expected list" in reasons["line 6"]
@@ -82,7 +84,7 @@ def test_a_file_with_bad_lines_stores_every_good_line_and_quarantines_each_bad_o
     # a second run reads nothing new and quarantines nothing twice
     again = collect(store, settings, path)
     assert (again.new, again.quarantined, again.unchanged) == (0, 0, 1)
-    assert store.count_quarantined() == 7
+    assert store.count_quarantined() == 8
 
 
 def test_a_grown_file_is_read_from_where_the_last_run_stopped(

@@ -173,6 +173,20 @@ def test_upstream_errors_pass_through_and_other_routes_are_forwarded(settings, p
         assert client.get("/v1/models").json()["data"][0]["id"] == "fake-1"
         time.sleep(0.3)
         assert client.get("/slimline/stats").json()["queued"] == 0  # errors are not calls
+        odd = client.post("/v1/chat/completions", json={**request_body("x"), "model": "odd-model"})
+        assert odd.json() == {"id": "odd-1", "object": "chat.completion", "answer": "42"}
+        deadline = time.monotonic() + 10
+        while client.get("/slimline/stats").json()["quarantined"] < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    store = RawStore(settings.raw_store_url)
+    (q,) = store.list_quarantined()
+    assert (q.source, q.location, q.reason) == (
+        "proxy",
+        "call odd-1, response",
+        "field 'choices': missing",
+    )
+    store.close()
     down = create_app("http://127.0.0.1:9/v1", settings.raw_store_url, settings.collect)
     with serving(down) as url, httpx.Client(base_url=url, timeout=30) as client:
         answer = client.post("/v1/chat/completions", json=request_body("x"))
