@@ -117,10 +117,13 @@ class RecordBuilder:
     as read-only. `cache=False` is plain `CallRecord.build`.
     """
 
-    def __init__(self, *, cache: bool = True, default_agent: str = "unknown", limit: int = 50_000):
+    def __init__(
+        self, *, cache: bool = True, default_agent: str = "unknown", max_bytes: int = 128 << 20
+    ):
         self.cache = cache
         self.default_agent = default_agent
-        self._limit = limit
+        self._max_bytes = max_bytes  # the message cache starts afresh past this much text
+        self._cached_bytes = 0
         self._messages: dict[bytes | str, tuple[Message, str]] = {}
         self._tools: dict[bytes | str, str] = {}
         self._shared_tools: dict[bytes | str, list[dict[str, Any]]] = {}
@@ -185,9 +188,11 @@ class RecordBuilder:
             return Message(role="assistant"), ""
         text = canonical_json(message.model_dump(mode="json", exclude_none=True))
         if key is not None:
-            if len(self._messages) >= self._limit:
+            if self._cached_bytes > self._max_bytes:
                 self._messages.clear()
+                self._cached_bytes = 0
             self._messages[key] = (message, text)
+            self._cached_bytes += 2 * len(text)  # the text and (about as big) its key
         return message, text
 
     def _call_id(

@@ -37,12 +37,12 @@ CHAT = {
 
 
 def test_the_cached_builder_makes_the_records_call_record_build_makes(tau2_sample):
-    fast = RecordBuilder()
+    fast, forgetful = RecordBuilder(), RecordBuilder(max_bytes=1)  # the latter: cache cleared
     for n, line in enumerate(tau2_sample, 1):
-        obj = json.loads(line)
-        a = from_chat_completion_pair(obj, "f", f"line {n}", fast)
+        a = from_chat_completion_pair(json.loads(line), "f", f"line {n}", fast)
         b = from_chat_completion_pair(json.loads(line), "f", f"line {n}")  # CallRecord.build
-        assert a == b
+        c = from_chat_completion_pair(json.loads(line), "f", f"line {n}", forgetful)
+        assert a == b == c
     timed = {**CHAT, "timestamp": "2026-02-03T04:05:06Z", "agent": "trains"}
     assert from_finetune_chat(timed, "f", "line 1", fast) == from_finetune_chat(timed, "f", "x")
     a, b = from_finetune_chat(CHAT, "f", "line 1", fast), from_finetune_chat(CHAT, "f", "x")

@@ -184,3 +184,14 @@ def test_what_is_stored_is_what_the_line_says(store, settings, tmp_path, tau2_sa
     for n, line in enumerate(tau2_sample, 1):
         expected = from_chat_completion_pair(json.loads(line), str(path), f"line {n}")
         assert back[expected.id] == expected
+
+
+@pytest.mark.postgres
+def test_collect_into_a_postgres_raw_store(settings, postgres_url, tmp_path, tau2_sample):
+    store = RawStore(postgres_url)
+    path = write_lines(tmp_path / "calls.jsonl", [*tau2_sample[:8], "oops"])
+    counts = collect(store, settings, path)
+    assert (counts.new, counts.quarantined) == (8, 1)
+    assert collect(store, settings, path).unchanged == 1
+    assert store.get_watermark(f"file:{path}")["line"] == 9
+    store.close()
