@@ -68,6 +68,16 @@ class ScheduleConfig(BaseModel):
     timezone: str = Field(default="UTC", description="timezone of the cron")
 
 
+class NightlyConfig(BaseModel):
+    """What one night may do."""
+
+    max_clusters: int | None = Field(
+        default=None,
+        description="train at most this many changed clusters a night, largest first "
+        "(None: every changed cluster); the rest wait for the next night",
+    )
+
+
 class Settings(BaseSettings):
     """Everything slimline can be told, with defaults that run on one laptop."""
 
@@ -80,6 +90,7 @@ class Settings(BaseSettings):
     store: StoreConfig = Field(default_factory=StoreConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    nightly: NightlyConfig = Field(default_factory=NightlyConfig)
     collect: CollectConfig = Field(default_factory=CollectConfig)
     scrub: ScrubConfig = Field(default_factory=ScrubConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)

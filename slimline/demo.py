@@ -1,47 +1,43 @@
-"""`make demo`: run what slimline has, end to end, on the bundled real agent calls.
+"""`make demo`: the nightly flow once on the bundled real agent calls, with the demo profile.
 
-Runs the nightly flow (`slimline nightly`) once on ../shared/data with the demo profile,
-then prints the status. While stages are still arriving, it runs those that exist.
+Prints progress as the stages run, the night's figures and headline, then how to look at
+the runs in the MLflow and Prefect UIs.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import sys
 import time
 from pathlib import Path
-
-from slimline.config import load_settings
-from slimline.runtime import configure, open_stores
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tau2" / "calls.jsonl.gz"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="slimline-demo", description=__doc__)
-    parser.add_argument("--home", default=".slimline")
-    parser.add_argument("--source", default=str(DATA))
+    parser = argparse.ArgumentParser(prog="python -m slimline.demo", description=__doc__)
+    parser.add_argument("--home", default=".slimline", help="SLIMLINE_HOME of the demo")
+    parser.add_argument("--source", default=str(DATA), help="call logs to start from")
     args = parser.parse_args(argv)
-    settings = load_settings(home=Path(args.home), profile="demo")
-    configure(settings)
-    raw, work = open_stores(settings)
-    started = time.perf_counter()
-    from slimline.tasks.collect.formats import from_chat_completion_pair
+    if not Path(args.source).exists():
+        print(f"error: the bundled data is missing: {args.source}", file=sys.stderr)
+        return 2
+    from slimline.cli import app
 
-    with gzip.open(args.source, "rt") as f:
-        records = [
-            from_chat_completion_pair(json.loads(line), args.source, f"line {n}")
-            for n, line in enumerate(f, 1)
-        ]
-    added = raw.add_calls(records)
+    started = time.perf_counter()
+    cmd = ["--home", args.home, "--profile", "demo", "nightly", "--source", args.source]
+    print(f"$ slimline {' '.join(cmd)}", flush=True)
+    try:
+        app(cmd, prog_name="slimline", standalone_mode=False)
+    except SystemExit as exc:
+        if exc.code:
+            return int(exc.code)
+    print(f"\nDemo finished in {time.perf_counter() - started:.0f} s. Look at the runs:")
     print(
-        f"stored {added.new} new calls from {args.source} "
-        f"({added.duplicates} already stored) in {time.perf_counter() - started:.1f} s"
+        f"  make ui            # MLflow UI on http://127.0.0.1:5000, Prefect on :4200 ({args.home})"
     )
-    print(f"raw calls: {raw.count_calls()}, scrubbed: {work.count_scrubbed()}")
-    print("Stages after collect arrive with their issues; see README.md.")
+    print(f"  .venv/bin/slimline --home {args.home} status")
+    print(f"  .venv/bin/slimline --home {args.home} report")
     return 0
 
 

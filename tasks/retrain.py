@@ -25,26 +25,38 @@ def config_fingerprint(*configs: Any) -> str:
     return content_hash(canonical_json(dumped))[:16]
 
 
-def cluster_digests(work: WorkStore, fingerprint: str) -> dict[int, str]:
-    """{cluster_id: digest of its call ids and the config} for every cluster with calls."""
+def _members(work: WorkStore) -> dict[int, list[str]]:
     members: dict[int, list[str]] = defaultdict(list)
     for call_id, cluster_id in work.assignments().items():
         if cluster_id != UNCLUSTERED:
             members[cluster_id].append(call_id)
+    return members
+
+
+def cluster_digests(work: WorkStore, fingerprint: str) -> dict[int, str]:
+    """{cluster_id: digest of its call ids and the config} for every cluster with calls."""
     return {
         cid: content_hash(fingerprint + "|" + ",".join(sorted(ids)))[:32]
-        for cid, ids in members.items()
+        for cid, ids in _members(work).items()
     }
 
 
-def clusters_to_train(work: WorkStore, fingerprint: str) -> dict[int, str]:
-    """{cluster_id: digest} of the clusters whose digest differs from their last completed one."""
+def clusters_to_train(
+    work: WorkStore, fingerprint: str, max_clusters: int | None = None
+) -> dict[int, str]:
+    """{cluster_id: digest} of the clusters whose digest differs from their last completed
+    one; with `max_clusters`, only that many, largest first (the rest wait a night)."""
     done = work.get_state(STATE_KEY, {}) or {}
-    return {
+    sizes = {cid: len(ids) for cid, ids in _members(work).items()}
+    changed = {
         cid: digest
         for cid, digest in cluster_digests(work, fingerprint).items()
         if done.get(str(cid)) != digest
     }
+    order = sorted(changed, key=lambda cid: (-sizes[cid], cid))
+    if max_clusters is not None:
+        order = order[:max_clusters]
+    return {cid: changed[cid] for cid in order}
 
 
 def mark_completed(work: WorkStore, digests: dict[int, str]) -> None:

@@ -28,3 +28,12 @@ def test_only_changed_clusters_are_retrained(tmp_path):
     assert set(clusters_to_train(work, fp)) == {1}
     other = config_fingerprint(TrainConfig(rank=4))
     assert set(clusters_to_train(work, other)) == {0, 1}  # a new config retrains all
+
+
+def test_a_night_can_be_capped_to_the_largest_clusters(tmp_path):
+    work = WorkStore(f"sqlite:///{tmp_path / 'w.db'}")
+    fp = config_fingerprint(TrainConfig())
+    assign(work, [("a", 0), ("b", 1), ("c", 1), ("d", 2), ("e", 2), ("f", 2)])
+    assert list(clusters_to_train(work, fp, max_clusters=2)) == [2, 1]
+    mark_completed(work, clusters_to_train(work, fp, max_clusters=2))
+    assert list(clusters_to_train(work, fp, max_clusters=2)) == [0]  # its turn came
