@@ -26,10 +26,16 @@ def collect(
     wanted = list(sources or settings.collect.sources)
     if not wanted:
         fail("no sources: pass --source PATH or set collect.sources in the config")
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         result = collect_sources(settings, wanted)
     except StoreUnavailable as exc:
         fail(str(exc))
+        return
+    except SQLAlchemyError as exc:  # what was written stays; the next run goes on from there
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        fail(f"the raw store failed during the collect ({reason}); run it again to go on")
         return
     data = result.model_dump()
     lines = []

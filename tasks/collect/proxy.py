@@ -97,8 +97,14 @@ def create_app(upstream: str, store_url: str, config: CollectConfig) -> FastAPI:
     app = FastAPI(title="slimline proxy", lifespan=lifespan)
     app.state.recorder = recorder
 
+    def set_aside(reason: str, raw: bytes | str) -> None:
+        text = raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace")
+        location = f"call at {_now()}"
+        recorder.submit(Quarantine("proxy", location, reason, text[: config.quarantine_text_bytes]))
+
     def record(request: Request, payload: Any, answer: Any, started: float, **meta: Any) -> None:
         if not isinstance(payload, dict) or not isinstance(answer, dict):
+            set_aside("the request or the answer is not a JSON object", json.dumps(answer))
             return
         metadata = (
             dict(payload.get("metadata") or {}) if isinstance(payload.get("metadata"), dict) else {}
@@ -138,14 +144,20 @@ def create_app(upstream: str, store_url: str, config: CollectConfig) -> FastAPI:
             return _upstream_error(exc)
         headers = _response_headers(upstream_response.headers)
         is_stream = "text/event-stream" in upstream_response.headers.get("content-type", "")
+        too_big = len(body) > config.max_line_bytes
         if not is_stream:
             content = await upstream_response.aread()
             await upstream_response.aclose()
-            if upstream_response.status_code == 200 and len(body) <= config.max_line_bytes:
+            if upstream_response.status_code == 200:
                 try:
-                    record(request, payload, json.loads(content), started, streamed=False)
+                    answer = json.loads(content)
                 except ValueError:
-                    log.warning("proxy: the upstream answered 200 with a body that is not JSON")
+                    set_aside("the upstream answered 200 with a body that is not JSON", content)
+                else:
+                    if too_big:
+                        set_aside(f"request body over {config.max_line_bytes:,} bytes", body)
+                    else:
+                        record(request, payload, answer, started, streamed=False)
             return Response(content, upstream_response.status_code, headers=headers)
 
         assembler = StreamAssembler()
@@ -159,9 +171,15 @@ def create_app(upstream: str, store_url: str, config: CollectConfig) -> FastAPI:
                 finished = True
             finally:
                 await upstream_response.aclose()
-                if finished and upstream_response.status_code == 200 and assembler.choices:
-                    assembler.close()
+                assembler.close()
+                if not finished or upstream_response.status_code != 200:
+                    pass  # the caller went away, or an error: no call to record
+                elif too_big:
+                    set_aside(f"request body over {config.max_line_bytes:,} bytes", body)
+                elif assembler.choices:
                     record(request, payload, assembler.response_body(), started, streamed=True)
+                else:
+                    set_aside("a stream without any chat completion chunk", b"")
 
         return StreamingResponse(relay(), upstream_response.status_code, headers=headers)
 
