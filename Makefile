@@ -34,6 +34,11 @@ bench: $(STAMP)
 ui: $(STAMP)
 	$(BIN)/slimline --home $(HOME_DIR) ui
 
+# Registers deployments/prefect.yaml with the Prefect server at PREFECT_API_URL (or the
+# config's tracking.prefect_api_url): `slimline up` starts one and prints its variables.
+deploy: $(STAMP)
+	$(BIN)/slimline --home $(HOME_DIR) deploy
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -103,8 +103,14 @@ def deploy(
     with tempfile.TemporaryDirectory(prefix="slimline-deploy-") as tmp:
         subset = Path(tmp) / "prefect.yaml"
         subset.write_text(yaml.safe_dump({**data, "deployments": keep}, sort_keys=False))
-        cmd = [str(Path(sys.executable).with_name("prefect")), "--no-prompt", "deploy",
-               "--all", "--prefect-file", str(subset)]  # fmt: skip
+        cmd = [
+            str(Path(sys.executable).with_name("prefect")),
+            "--no-prompt",
+            "deploy",
+            "--all",
+            "--prefect-file",
+            str(subset),
+        ]
         proc = subprocess.run(
             cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout
         )

@@ -106,8 +106,12 @@ def _up_text(data: dict) -> str:
     failed = [n for n, c in data["components"].items() if c["state"] in ("failed", "skipped")]
     if failed:
         lines.append(f"not running: {', '.join(failed)} (see the errors and logs above)")
-    lines += ["", "Nothing uses the topology until you ask. To point slimline at it:",
-              f"    source {data['env_file']}", "which sets:"]  # fmt: skip
+    lines += [
+        "",
+        "Nothing uses the topology until you ask. To point slimline at it:",
+        f"    source {data['env_file']}",
+        "which sets:",
+    ]
     from slimline.store.base import masked
 
     lines += [f"    {k}={masked(v)}" for k, v in data["env"].items()]

@@ -43,6 +43,14 @@ class Postgres:
     # --- state ---------------------------------------------------------------------------
     @property
     def password(self) -> str:
+        return self.ensure_password()
+
+    def ensure_password(self) -> str:
+        """The password of the `slimline` user, made (0600) the first time it is asked for."""
+        if not self.password_file.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.password_file.touch(mode=0o600)
+            self.password_file.write_text(secrets.token_hex(16) + "\n")
         return self.password_file.read_text().strip()
 
     def url(self, database: str, driver: str = "psycopg") -> str:
@@ -88,8 +96,21 @@ class Postgres:
             f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories='' "
             "-c max_connections=200"
         )
-        result = self._run([pg_ctl, "-D", str(self.data), "-o", opts, "-w", "-t", "60",
-                            "-l", str(self.log), "start"])  # fmt: skip
+        result = self._run(
+            [
+                pg_ctl,
+                "-D",
+                str(self.data),
+                "-o",
+                opts,
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(self.log),
+                "start",
+            ]
+        )
         if result.returncode != 0:
             raise StartError(
                 f"PostgreSQL did not start ({result.stdout.strip()[-300:]}); "
@@ -108,13 +129,22 @@ class Postgres:
     def _initdb(self, initdb: str) -> None:
         if self.data.exists():
             shutil.rmtree(self.data)  # a half-made cluster from an interrupted first start
-        self.password_file.write_text(secrets.token_hex(16) + "\n")
-        self.password_file.chmod(0o600)
+        self.ensure_password()
         if self._as_root:
             shutil.chown(self.root, "postgres")
             shutil.chown(self.password_file, "postgres")
-        cmd = [initdb, "-D", str(self.data), "-U", USER, "-E", "UTF8", "--auth-local=trust",
-               "--auth-host=scram-sha-256", f"--pwfile={self.password_file}"]  # fmt: skip
+        cmd = [
+            initdb,
+            "-D",
+            str(self.data),
+            "-U",
+            USER,
+            "-E",
+            "UTF8",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            f"--pwfile={self.password_file}",
+        ]
         result = self._run(cmd)
         if result.returncode != 0:
             raise StartError(f"initdb failed: {result.stdout.strip()[-500:]}")

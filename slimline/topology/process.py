@@ -92,7 +92,7 @@ def stop_group(pid: int, timeout: float = 20.0, leader_first: bool = False) -> b
         return True
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _group_exists(pid):
+        if not group_alive(pid):
             return True
         time.sleep(0.2)
     try:
@@ -100,10 +100,11 @@ def stop_group(pid: int, timeout: float = 20.0, leader_first: bool = False) -> b
     except ProcessLookupError:
         return True
     time.sleep(0.5)
-    return not _group_exists(pid)
+    return not group_alive(pid)
 
 
-def _group_exists(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
+    """True while a live (not zombie) process is in process group `pgid`."""
     _reap(pgid)
     try:
         os.killpg(pgid, 0)

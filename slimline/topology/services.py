@@ -25,6 +25,13 @@ from pathlib import Path
 from slimline.topology.process import http_ok
 
 POOL = "slimline-process"
+# what the command line of each server holds: a pid whose command line does not is not ours
+MARKERS = {
+    "prefect-server": "prefect server start",
+    "mlflow": "mlflow server",
+    "ray": "ray start --head",
+    "prefect-worker": "prefect worker start",
+}
 
 
 @dataclass
@@ -82,8 +89,16 @@ def prefect_server(root: Path, port: int, database_url: str) -> Service:
     )
     url = f"http://127.0.0.1:{port}"
     cmd = [_bin("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    return Service("prefect-server", "prefect", cmd, env, url, timeout=180, ports=(port,),
-                   ready_url=f"{url}/api/health")  # fmt: skip
+    return Service(
+        "prefect-server",
+        MARKERS["prefect-server"],
+        cmd,
+        env,
+        url,
+        timeout=180,
+        ports=(port,),
+        ready_url=f"{url}/api/health",
+    )
 
 
 def mlflow_server(root: Path, port: int, backend_url: str) -> Service:
@@ -91,11 +106,30 @@ def mlflow_server(root: Path, port: int, backend_url: str) -> Service:
     artifacts.mkdir(parents=True, exist_ok=True)
     env = _base_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     url = f"http://127.0.0.1:{port}"
-    cmd = [_bin("mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", "1", "--backend-store-uri", backend_url,
-           "--artifacts-destination", str(artifacts)]  # fmt: skip
-    return Service("mlflow", "mlflow", cmd, env, url, timeout=180, ports=(port,),
-                   ready_url=f"{url}/health")  # fmt: skip
+    cmd = [
+        _bin("mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        backend_url,
+        "--artifacts-destination",
+        str(artifacts),
+    ]
+    return Service(
+        "mlflow",
+        MARKERS["mlflow"],
+        cmd,
+        env,
+        url,
+        timeout=180,
+        ports=(port,),
+        ready_url=f"{url}/health",
+    )
 
 
 def ray_head(
@@ -110,19 +144,45 @@ def ray_head(
     env = _base_env(
         RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token), RAY_USAGE_STATS_ENABLED="0"
     )
-    cmd = [_bin("ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
-           "--port", str(port), "--dashboard-host", "127.0.0.1",
-           "--dashboard-port", str(dashboard_port), "--ray-client-server-port", str(client_port),
-           "--dashboard-agent-listen-port", str(free_port()), "--temp-dir", str(temp_dir),
-           "--disable-usage-stats"]  # fmt: skip
+    cmd = [
+        _bin("ray"),
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dashboard-host",
+        "127.0.0.1",
+        "--dashboard-port",
+        str(dashboard_port),
+        "--ray-client-server-port",
+        str(client_port),
+        "--dashboard-agent-listen-port",
+        str(free_port()),
+        "--temp-dir",
+        str(temp_dir),
+        "--disable-usage-stats",
+    ]
     if cpus is not None:
         cmd += ["--num-cpus", str(cpus)]
-    return Service("ray", "ray", cmd, env, f"127.0.0.1:{port}", timeout=180,
-                   ports=(port, dashboard_port, client_port), leader_first=True,
-                   ready_log_text="Ray runtime started",
-                   extra={"dashboard": f"http://127.0.0.1:{dashboard_port}",
-                          "client": f"ray://127.0.0.1:{client_port}",
-                          "temp_dir": str(temp_dir)})  # fmt: skip
+    return Service(
+        "ray",
+        MARKERS["ray"],
+        cmd,
+        env,
+        f"127.0.0.1:{port}",
+        timeout=180,
+        ports=(port, dashboard_port, client_port),
+        leader_first=True,
+        ready_log_text="Ray runtime started",
+        extra={
+            "dashboard": f"http://127.0.0.1:{dashboard_port}",
+            "client": f"ray://127.0.0.1:{client_port}",
+            "temp_dir": str(temp_dir),
+        },
+    )
 
 
 def ray_token(root: Path) -> Path:
@@ -144,10 +204,26 @@ def prefect_worker(root: Path, api_url: str, client_env: dict[str, str]) -> Serv
         PREFECT_HOME=str(root / "worker"),
         PREFECT_WORKER_QUERY_SECONDS="5",
     )
-    cmd = [_bin("prefect"), "worker", "start", "--pool", POOL, "--type", "process",
-           "--name", "slimline-local"]  # fmt: skip
-    return Service("prefect-worker", "prefect", cmd, env, f"pool {POOL} at {api_url}",
-                   timeout=120, ready_fn=lambda: worker_online(api_url))  # fmt: skip
+    cmd = [
+        _bin("prefect"),
+        "worker",
+        "start",
+        "--pool",
+        POOL,
+        "--type",
+        "process",
+        "--name",
+        "slimline-local",
+    ]
+    return Service(
+        "prefect-worker",
+        MARKERS["prefect-worker"],
+        cmd,
+        env,
+        f"pool {POOL} at {api_url}",
+        timeout=120,
+        ready_fn=lambda: worker_online(api_url),
+    )
 
 
 def worker_online(api_url: str, pool: str = POOL) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -149,8 +150,12 @@ class Topology:
         return self._finish(ports, report, started)
 
     def _up_postgres(self, pg: Postgres, ports: Ports) -> dict[str, Any]:
-        entry = {"state": "running", "url": f"postgresql://127.0.0.1:{ports.postgres}",
-                 "pid": pg.pid(), "log": str(pg.log)}  # fmt: skip
+        entry = {
+            "state": "running",
+            "url": f"postgresql://127.0.0.1:{ports.postgres}",
+            "pid": pg.pid(),
+            "log": str(pg.log),
+        }
         if entry["pid"] is not None:
             return entry
         if not port_free(ports.postgres):
@@ -162,8 +167,13 @@ class Topology:
         return {**entry, "state": "started", "pid": pg.pid()}
 
     def _entry(self, svc: services.Service, state: str, pid: int | None = None) -> dict:
-        return {"state": state, "url": svc.url, "pid": pid, "log": str(self._log(svc.name)),
-                **svc.extra}  # fmt: skip
+        return {
+            "state": state,
+            "url": svc.url,
+            "pid": pid,
+            "log": str(self._log(svc.name)),
+            **svc.extra,
+        }
 
     def _launch(self, svc: services.Service) -> tuple[dict[str, Any], tuple | None]:
         """Spawn `svc` unless it runs; returns its report entry and (pid, log offset, when)."""
@@ -226,35 +236,35 @@ class Topology:
         saved = self.saved().get("components", {})
         out: dict[str, dict[str, Any]] = {}
         pg = self._postgres(ports)
-        out["postgres"] = {"state": "running" if pg.pid() else "stopped", "pid": pg.pid(),
-                           "url": f"postgresql://127.0.0.1:{ports.postgres}",
-                           "log": str(pg.log)}  # fmt: skip
+        out["postgres"] = {
+            "state": "running" if pg.pid() else "stopped",
+            "pid": pg.pid(),
+            "url": f"postgresql://127.0.0.1:{ports.postgres}",
+            "log": str(pg.log),
+        }
         for name in ORDER[1:]:
-            marker = "ray" if name == "ray" else ("mlflow" if name == "mlflow" else "prefect")
-            pid = read_pid(self._pidfile(name), marker)
+            pid = read_pid(self._pidfile(name), services.MARKERS[name])
             entry = {k: v for k, v in saved.get(name, {}).items() if k not in ("error", "ready_s")}
             entry.update(state="running" if pid else "stopped", pid=pid)
             entry.setdefault("log", str(self._log(name)))
             out[name] = entry
         running = all(c["state"] == "running" for c in out.values())
-        return {"home": str(self.home), "running": running, "components": out,
-                "env_file": str(self.env_file)}  # fmt: skip
+        return {
+            "home": str(self.home),
+            "running": running,
+            "components": out,
+            "env_file": str(self.env_file),
+        }
 
     def down(self) -> dict[str, Any]:
-        """Stop every component this topology started, the worker first, PostgreSQL last."""
+        """Stop every component this topology started: the worker first, then the servers
+        (together), PostgreSQL last."""
         ports = self.ports()
         saved = self.saved().get("components", {})
-        out: dict[str, str] = {}
-        for name in ("prefect-worker", "prefect-server", "mlflow", "ray"):
-            marker = "ray" if name == "ray" else ("mlflow" if name == "mlflow" else "prefect")
-            pidfile = self._pidfile(name)
-            pid = read_pid(pidfile, marker)
-            if pid is None:
-                out[name] = "not running"
-            else:
-                gone = stop_group(pid, timeout=30, leader_first=name == "ray")
-                out[name] = "stopped" if gone else f"still running (pid {pid})"
-            pidfile.unlink(missing_ok=True)
+        out = {"prefect-worker": self._stop("prefect-worker")}
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            stopped = pool.map(self._stop, ("prefect-server", "mlflow", "ray"))
+            out.update(zip(("prefect-server", "mlflow", "ray"), stopped, strict=True))
         temp_dir = saved.get("ray", {}).get("temp_dir")
         if temp_dir and not out["ray"].startswith("still") and Path(temp_dir).is_dir():
             shutil.rmtree(temp_dir, ignore_errors=True)
@@ -265,6 +275,19 @@ class Topology:
             out["postgres"] = "stopped" if pg.stop() else "still running"
         ok = all(not state.startswith("still") for state in out.values())
         return {"home": str(self.home), "ok": ok, "components": out}
+
+    def _stop(self, name: str) -> str:
+        pidfile = self._pidfile(name)
+        pid = read_pid(pidfile, services.MARKERS[name])
+        if pid is None:
+            state = "not running"
+        elif stop_group(pid, timeout=30, leader_first=name == "ray"):
+            state = "stopped"
+        else:
+            state = f"still running (pid {pid})"
+        if not state.startswith("still"):
+            pidfile.unlink(missing_ok=True)
+        return state
 
 
 def _sh_quote(value: str) -> str:
