@@ -8,7 +8,7 @@ from prefect import flow
 
 from slimline.config import load_settings
 from slimline.runtime import configure
-from slimline.tasks.train.stage import TrainResult
+from slimline.tasks.train.result import TrainResult
 from slimline.tasks.train.tasks import publish_train_summary_task, train_clusters_task
 
 

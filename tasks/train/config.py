@@ -56,6 +56,11 @@ class TrainConfig(BaseModel):
     seed: int = Field(
         default=0, description="seed of the split, the adapter init and the data order"
     )
+    race_steps: int = Field(
+        default=0,
+        description="optimizer steps of each candidate in a race of base models "
+        "(select.race_top_k > 1); 0: a quarter of max_steps, at least 1",
+    )
     eval_loss_examples: int = Field(
         default=16, description="held-out examples scored for eval_loss after training (0: none)"
     )

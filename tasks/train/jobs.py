@@ -226,48 +226,58 @@ def _error_text(exc: BaseException) -> str:
 
 def run_jobs(
     jobs: list[TrainJob], settings: Settings, on_done: OnDone | None = None
-) -> dict[int, tuple[JobResult | None, str | None]]:
-    """Run every job on Ray (inside an active `ray_session`); {cluster_id: (result, error)}.
+) -> list[tuple[JobResult | None, str | None]]:
+    """Run every job on Ray (a session is started when none is active); returns
+    `(result, error)` per job, in the order of `jobs`.
 
     `on_done` is called in the driver as each job finishes, in finishing order.
     """
+    if not jobs:
+        return []
+    with ray_session(settings):
+        return _run(jobs, settings, on_done)
+
+
+def _run(
+    jobs: list[TrainJob], settings: Settings, on_done: OnDone | None
+) -> list[tuple[JobResult | None, str | None]]:
     import ray
 
-    if not jobs:
-        return {}
     cfg = settings.train
     place = placement(settings, len(jobs))
     log.info("training %d adapter(s) on Ray: %s", len(jobs), place.describe())
-    pending: dict[Any, TrainJob] = {}
-    for job in jobs:
+    pending: dict[Any, int] = {}
+    for i, job in enumerate(jobs):
+        name = f"train:{job.slug}" + (f"~{job.candidate}" if job.candidate else "")
         if place.workers == 1:
             task = ray.remote(run_single_worker).options(
                 num_cpus=place.cpus,
                 num_gpus=place.gpus,
                 max_retries=cfg.max_retries,
                 retry_exceptions=True,
-                name=f"train:{job.slug}",
+                name=name,
             )
             ref = task.remote(job)
         else:
             storage = cfg.ray_storage_path or str(settings.path("ray"))
-            task = ray.remote(run_multi_worker).options(num_cpus=0, name=f"train:{job.slug}")
+            task = ray.remote(run_multi_worker).options(num_cpus=0, name=name)
             ref = task.remote(job, place, storage, cfg.max_retries)
-        pending[ref] = job
-    outcomes: dict[int, tuple[JobResult | None, str | None]] = {}
+        pending[ref] = i
+    outcomes: list[tuple[JobResult | None, str | None]] = [(None, "not run")] * len(jobs)
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
         for ref in done:
-            job = pending.pop(ref)
+            i = pending.pop(ref)
+            job = jobs[i]
             try:
                 result, error = ray.get(ref), None
                 log.info(
-                    "cluster %s (%s): trained, loss %s", job.cluster_id, job.slug, result.final_loss
+                    "%s: trained, loss %s -> %s", job.slug, result.first_loss, result.final_loss
                 )
             except Exception as exc:  # a failed job must not take the others down
                 result, error = None, _error_text(exc)
-                log.warning("cluster %s (%s): failed: %s", job.cluster_id, job.slug, error)
-            outcomes[job.cluster_id] = (result, error)
+                log.warning("%s: failed: %s", job.slug, error)
+            outcomes[i] = (result, error)
             if on_done is not None:
                 on_done(job, result, error)
     return outcomes

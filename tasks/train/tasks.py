@@ -6,7 +6,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from slimline.config import Settings
-from slimline.tasks.train.stage import TrainResult
+from slimline.tasks.train.result import TrainResult
 
 
 @task(name="train-clusters", cache_policy=NO_CACHE)

@@ -10,7 +10,8 @@ Per cluster, one run named after its slug, nested under the nightly run (tag
 - input: the scrubbed examples as a pandas dataset (context `training`, digest = the
   dataset's digest);
 - artifacts: `adapter/` (PEFT adapter, tokenizer, distilled_context.json), which the promote
-  stage registers as `runs:/<run_id>/adapter`, plus `train/selection.json`, `train/dataset.json`.
+  stage registers as `runs:/<run_id>/adapter`, plus `train/selection.json`, `train/dataset.json`
+  and, after a race of base models, `train/race.json`.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def _metrics(entry: Any, result: Any) -> list[Any]:
         "first_loss": result.first_loss,
         "final_loss": result.final_loss,
         "eval_loss": result.eval_loss,
+        "eval_loss_per_char": result.eval_loss_per_char,
         "train_seconds": result.train_seconds,
         "job_seconds": result.job_seconds,
         "trainable_params": result.trainable_params,
@@ -127,8 +129,7 @@ def log_cluster_run(
     experiment_id: str,
     parent_run_id: str,
     entry: Any,
-    config: dict[str, Any],
-    examples: list[dict[str, Any]],
+    job: Any,
     result: Any | None,
     adapter_dir: Path | None,
 ) -> str:
@@ -148,8 +149,10 @@ def log_cluster_run(
     start = result.started_ms if result is not None else int(time.time() * 1000)
     run = client.create_run(experiment_id, start_time=start, tags=tags, run_name=entry.slug)
     run_id = run.info.run_id
-    client.log_batch(run_id, params=_params(entry, config))
+    client.log_batch(run_id, params=_params(entry, job.config))
     client.log_dict(run_id, entry.selection or {}, "train/selection.json")
+    if entry.race:
+        client.log_dict(run_id, {"candidates": entry.race}, "train/race.json")
     client.log_dict(
         run_id,
         {
@@ -160,7 +163,7 @@ def log_cluster_run(
         },
         "train/dataset.json",
     )
-    _log_dataset(client, run_id, entry, examples)
+    _log_dataset(client, run_id, entry, job.examples)
     if result is None:
         client.set_tag(run_id, "slimline.error", (entry.reason or "")[:8000])
         client.set_terminated(run_id, "FAILED")

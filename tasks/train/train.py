@@ -47,6 +47,7 @@ class TrainJob:
     context: dict[str, Any] = field(default_factory=dict)  # DistilledContext.to_dict()
     eval_examples: list[dict[str, Any]] = field(default_factory=list)
     chat_template: str | None = None  # for a tokenizer that has none (base models)
+    candidate: str | None = None  # the catalog id this job tries, in a race of base models
 
 
 @dataclass
@@ -58,6 +59,7 @@ class JobResult:
     first_loss: float | None
     final_loss: float | None
     eval_loss: float | None
+    eval_loss_per_char: float | None  # eval_loss scaled to completion characters
     train_seconds: float  # the optimizer loop
     job_seconds: float  # load + train + save
     started_ms: int
@@ -208,6 +210,14 @@ def write_context(folder: Path, context: dict[str, Any], base_model: str) -> Pat
     return path
 
 
+def _tokens_per_char(tokenizer: Any, examples: list[dict[str, Any]]) -> float:
+    """Completion tokens per completion character: turns a per-token loss into a loss per
+    character, which compares models with different tokenizers (a race)."""
+    texts = [m["content"] for e in examples for m in e["completion"]]
+    tokens = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
+    return tokens / max(1, sum(len(t) for t in texts))
+
+
 def train_adapter(
     job: TrainJob, out_dir: str | Path, progress: Progress | None = None, bar: bool = True
 ) -> JobResult:
@@ -251,9 +261,10 @@ def train_adapter(
         loop_start = time.perf_counter()
         trainer.train()
         train_seconds = time.perf_counter() - loop_start
-        eval_loss = None
+        eval_loss = per_char = None
         if job.eval_examples:
             eval_loss = float(trainer.evaluate()["eval_loss"])
+            per_char = eval_loss * _tokens_per_char(tokenizer, job.eval_examples)
         if trainer.args.process_index == 0:  # one writer when several workers train (DDP)
             trainer.model.save_pretrained(out)
             tokenizer.save_pretrained(out)
@@ -266,6 +277,7 @@ def train_adapter(
         first_loss=losses[0] if losses else None,
         final_loss=losses[-1] if losses else None,
         eval_loss=eval_loss,
+        eval_loss_per_char=per_char,
         train_seconds=round(train_seconds, 3),
         job_seconds=round(ended - started, 3),
         started_ms=int(started * 1000),

@@ -18,6 +18,11 @@ def tiny_base(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
+def tinier_base(tmp_path_factory) -> str:
+    return build_tiny_base(tmp_path_factory.mktemp("tinier-base"), hidden=32)
+
+
+@pytest.fixture(scope="module")
 def local_ray(tmp_path_factory):
     """One local Ray (2 CPUs) for the module; train_clusters uses it as it finds it."""
     from slimline.config import load_settings
@@ -28,11 +33,23 @@ def local_ray(tmp_path_factory):
         yield info
 
 
-def _train_settings(settings, base: str):
+def _race_settings(settings, tiny: str, tinier: str):
+    """Two tiny candidates in the catalog, raced for every cluster, short training."""
+    common = {"params_m": 1.0, "context_window": 2048, "licence": "Apache-2.0"}
+    settings.select = settings.select.model_copy(
+        update={
+            "catalog": [
+                {**common, "id": "tiny", "source": tiny, "params_m": 3.3},
+                {**common, "id": "tinier", "source": tinier, "params_m": 1.6},
+            ],
+            "only": ["tiny", "tinier"],
+            "race_top_k": 2,
+        }
+    )
     settings.train = settings.train.model_copy(
         update={
-            "base_model": base,
             "max_steps": 2,
+            "race_steps": 1,
             "grad_accum": 1,
             "max_seq_len": 512,
             "min_cluster_calls": 5,
@@ -45,18 +62,18 @@ def _train_settings(settings, base: str):
 
 
 @pytest.mark.slow
-def test_two_clusters_train_on_ray_as_nested_mlflow_runs(
-    settings, mlflow_uri, tau2_path, tiny_base, local_ray
+def test_two_clusters_race_and_train_on_ray_as_nested_mlflow_runs(
+    settings, mlflow_uri, tau2_path, tiny_base, tinier_base, local_ray
 ):
     from mlflow import MlflowClient
 
     from slimline.runtime import mlflow_experiment, open_stores
     from slimline.tasks.train.stage import train_clusters
 
-    _train_settings(settings, tiny_base)
+    _race_settings(settings, tiny_base, tinier_base)
     work = open_stores(settings)[1]
-    airline = tau2_records(tau2_path, "tau2-airline", 3)
-    retail = tau2_records(tau2_path, "tau2-retail", 3)
+    airline = tau2_records(tau2_path, "tau2-airline", 2)
+    retail = tau2_records(tau2_path, "tau2-retail", 2)
     tiny = tau2_records(tau2_path, "tau2-telecom", 1)[:2]
     store_clusters(
         work, {0: ("airline-tools", airline), 1: ("retail-tools", retail), 2: ("tiny", tiny)}
@@ -73,7 +90,13 @@ def test_two_clusters_train_on_ray_as_nested_mlflow_runs(
         entry = by_id[cid]
         assert entry.status == "trained", entry.reason
         assert entry.adapter_uri == f"runs:/{entry.run_id}/adapter"
-        assert entry.base_model == tiny_base and entry.final_loss is not None
+        assert entry.final_loss is not None
+        raced = {c["model"]: c for c in entry.race}
+        assert set(raced) == {"tiny", "tinier"}
+        assert all(c["eval_loss_per_char"] > 0 for c in raced.values())
+        winner = min(raced, key=lambda m: raced[m]["eval_loss_per_char"])
+        assert entry.selection["model"] == winner
+        assert entry.base_model == raced[winner]["source"] in (tiny_base, tinier_base)
         convs = {r.conversation_id for r in records}
         assert set(entry.train_conversation_ids) | set(entry.eval_conversation_ids) == convs
         assert entry.eval_conversation_ids and not (
@@ -86,7 +109,8 @@ def test_two_clusters_train_on_ray_as_nested_mlflow_runs(
         assert tags["slimline.stage"] == "train" and tags[CLUSTER_TAG] == str(cid)
         assert tags["slimline.slug"] == entry.slug
         assert tags["slimline.dataset_digest"] == entry.dataset_digest
-        assert run.data.params["base_model"] == tiny_base
+        assert run.data.params["base_model"] == entry.base_model
+        assert "won the race" in run.data.params["select.reasons"]
         assert run.data.params["train.max_steps"] == "2"
         assert run.info.status == "FINISHED"
         steps = [m.step for m in client.get_metric_history(entry.run_id, "loss")]
@@ -103,9 +127,11 @@ def test_two_clusters_train_on_ray_as_nested_mlflow_runs(
             "adapter/tokenizer.json",
             "adapter/distilled_context.json",
         } <= files
+        assert "train/race.json" in {a.path for a in client.list_artifacts(entry.run_id, "train")}
         local = client.download_artifacts(entry.run_id, "adapter/distilled_context.json")
         context = json.loads(Path(local).read_text())
-        assert context["hash"] == entry.context_hash and context["base_model"] == tiny_base
+        assert context["hash"] == entry.context_hash
+        assert context["base_model"] == entry.base_model
 
 
 @pytest.mark.slow
@@ -120,13 +146,13 @@ def test_a_failing_job_is_reported_and_the_others_finish(settings, tiny_base, lo
     settings.train = settings.train.model_copy(update={"max_retries": 1})
     seen = []
 
-    outcomes = run_jobs([good, bad], settings, on_done=lambda j, r, e: seen.append(j.slug))
+    (result, error), (nothing, why) = run_jobs(
+        [good, bad], settings, on_done=lambda j, r, e: seen.append(j.slug)
+    )
 
-    result, error = outcomes[1]
     assert error is None and result.final_loss is not None
     assert result.files["adapter_config.json"]
-    result, error = outcomes[2]
-    assert result is None and "ModelSourceError" in error and "no-such-model" in error
+    assert nothing is None and "ModelSourceError" in why and "no-such-model" in why
     assert sorted(seen) == ["bad", "good"]
 
 

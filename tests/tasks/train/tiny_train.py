@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 
-def build_tiny_base(folder: Path) -> str:
-    """A tiny random Llama (64 hidden, 2 layers) with SmolLM2's tokenizer, saved to `folder`."""
+def build_tiny_base(folder: Path, hidden: int = 64) -> str:
+    """A tiny random Llama (`hidden` wide, 2 layers) with SmolLM2's tokenizer, in `folder`."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -23,8 +23,8 @@ def build_tiny_base(folder: Path) -> str:
     torch.manual_seed(0)
     cfg = LlamaConfig(
         vocab_size=len(tok),
-        hidden_size=64,
-        intermediate_size=128,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
