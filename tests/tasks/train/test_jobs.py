@@ -168,3 +168,23 @@ def test_nothing_trainable_starts_no_ray(settings, mlflow_uri, tau2_path):
     assert [(c.cluster_id, c.status) for c in result.clusters] == [(4, "skipped")]
     assert result.parent_run_id is not None and not result.trained
     assert not ray.is_initialized() or result.placement == ""
+
+
+def test_cli_train_says_when_there_is_nothing_to_train(settings, mlflow_uri, tau2_path):
+    from typer.testing import CliRunner
+
+    from slimline.cli import app
+    from slimline.runtime import open_stores
+
+    runner = CliRunner()
+    home = str(settings.home)
+    empty = runner.invoke(app, ["--home", home, "train", "--json"])
+    assert empty.exit_code == 2 and "no clusters" in empty.output
+
+    store_clusters(
+        open_stores(settings)[1], {5: ("small", tau2_records(tau2_path, "tau2-retail", 1)[:2])}
+    )
+    done = runner.invoke(app, ["--home", home, "train", "--cluster", "5", "--json"])
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.output)
+    assert [(c["cluster_id"], c["status"]) for c in data["clusters"]] == [(5, "skipped")]
