@@ -143,12 +143,19 @@ def train_clusters(
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    if plans:
-        with jobs.ray_session(settings):
-            _race(settings, plans)
-            todo = [p.candidates[0].job for p in plans.values() if p.candidates]
-            result.placement = jobs.placement(settings, max(1, len(todo))).describe()
-            jobs.run_jobs(todo, settings, on_done=on_done)
+    try:
+        if plans:
+            with jobs.ray_session(settings):
+                _race(settings, plans)
+                todo = [p.candidates[0].job for p in plans.values() if p.candidates]
+                result.placement = jobs.placement(settings, max(1, len(todo))).describe()
+                jobs.run_jobs(todo, settings, on_done=on_done)
+    except Exception as exc:  # Ray itself failed (no cluster at the address, too few CPUs)
+        log.exception("training on Ray failed")
+        for plan in plans.values():
+            if plan.entry.status == "pending":
+                plan.entry.status = "failed"
+                plan.entry.reason = f"Ray: {type(exc).__name__}: {exc}"[:500]
     result.seconds = round(time.perf_counter() - started, 2)
     if own_parent:
         tracking.finish_parent_run(settings, parent_run_id, result.counts(), result.seconds)

@@ -188,3 +188,27 @@ def test_cli_train_says_when_there_is_nothing_to_train(settings, mlflow_uri, tau
     assert done.exit_code == 0, done.output
     data = json.loads(done.output)
     assert [(c["cluster_id"], c["status"]) for c in data["clusters"]] == [(5, "skipped")]
+
+
+@pytest.mark.slow
+def test_when_ray_cannot_place_the_jobs_the_clusters_fail_with_the_reason(
+    settings, mlflow_uri, tau2_path, tiny_base, local_ray
+):
+    from mlflow import MlflowClient
+
+    from slimline.runtime import open_stores
+    from slimline.tasks.train.stage import train_clusters
+
+    settings.train = settings.train.model_copy(
+        update={"base_model": tiny_base, "min_cluster_calls": 2, "cpus_per_job": 64.0}
+    )
+    store_clusters(
+        open_stores(settings)[1], {0: ("airline", tau2_records(tau2_path, "tau2-airline", 2))}
+    )
+
+    result = train_clusters(settings)
+
+    (entry,) = result.clusters
+    assert entry.status == "failed" and "exceeds the largest Ray node" in entry.reason
+    parent = MlflowClient(mlflow_uri).get_run(result.parent_run_id)
+    assert parent.info.status == "FAILED" and parent.data.metrics["clusters_failed"] == 1
