@@ -8,8 +8,10 @@ its write to the PostgreSQL work store, then emits the promotion event and check
 trigger ran the on-promotion deployment with the promoted model and version.
 
 The flows under test are parameters (UNDER_TEST): small real stand-ins for now
-(topology_flows.py). When flows/nightly.py exists, point "nightly" at its own entrypoint with
-the demo profile and set EMIT_PROMOTION = False (its promote stage emits the event).
+(topology_flows.py) that do to the servers what the real flows do. To test the real ones,
+give "nightly" entrypoint None (the deployment's own), the demo profile and a check of what
+a night leaves behind, give "on-promotion" entrypoint None, and set EMIT_PROMOTION = False
+(the nightly flow's promote stage then emits the event).
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -41,18 +46,51 @@ from slimline.topology.process import (
 REPO = Path(__file__).resolve().parents[2]
 SLIMLINE = str(Path(sys.executable).with_name("slimline"))
 
-# deployment name in deployments/prefect.yaml -> (entrypoint run instead, run parameters)
-UNDER_TEST: dict[str, tuple[str, dict | None]] = {
-    "nightly": ("tests/slimline/topology_flows.py:probe", {"tag": "nightly"}),
-    "on-promotion": ("tests/slimline/topology_flows.py:promoted_probe", None),
-}
-EMIT_PROMOTION = True  # False once the nightly flow under test promotes by itself
+
+@dataclass
+class Scenario:
+    """How the test runs one deployment of deployments/prefect.yaml."""
+
+    entrypoint: str | None  # the flow run instead of the deployment's own (None: its own)
+    parameters: dict[str, Any]  # of the run the test starts (unused for triggered runs)
+    check: Callable[[dict], None]  # what the finished run must have left on the servers
+
+
+def _probe_left(run_name: str, state: bool) -> Callable[[dict], None]:
+    def check(data: dict) -> None:
+        from slimline.store import WorkStore
+
+        runs = _mlflow_runs(data)
+        assert run_name in runs, sorted(runs)
+        assert runs[run_name].data.metrics["answer"] == 42
+        home = Path(data["home"])  # the artifact went through the server into its store
+        assert list((home / "topology" / "mlflow" / "artifacts").rglob("probe.txt"))
+        if state:  # the flow used the topology's PostgreSQL work store
+            work = WorkStore(data["env"]["SLIMLINE_STORE__WORK_URL"])
+            assert work.get_state("topology-probe") == {"last": run_name}
+
+    return check
+
+
 PROMOTED = {
     "slug": "refund-requests",
     "cluster_id": 4,
     "model": "slimline-refund-requests",
     "version": 7,
 }
+UNDER_TEST = {
+    "nightly": Scenario(
+        "tests/slimline/topology_flows.py:probe",
+        {"tag": "nightly"},
+        _probe_left("probe-nightly", True),
+    ),
+    "on-promotion": Scenario(
+        "tests/slimline/topology_flows.py:promoted_probe",
+        {},
+        _probe_left(f"promoted-{PROMOTED['model']}-v{PROMOTED['version']}", False),
+    ),
+}
+EMIT_PROMOTION = True  # False once the nightly flow under test promotes by itself
 
 
 # --- the pieces, without servers --------------------------------------------------------
@@ -136,13 +174,11 @@ def topology():
         data = json.loads(up.stdout) if up.stdout.strip() else {}
         assert up.returncode == 0, f"slimline up failed: {_failures(data)}\n{up.stderr[-2000:]}"
         yield home, data
-    finally:
-        down = _cli(home, "down", "--json", timeout=180)
-        if down.returncode != 0:  # whatever the CLI could not stop, stop from here
-            from slimline.config import load_settings
-            from slimline.topology import Topology
+    finally:  # whatever still runs (a failed test, or `up` half done) is stopped here
+        from slimline.config import load_settings
+        from slimline.topology import Topology
 
-            Topology(load_settings(home=home)).down()
+        Topology(load_settings(home=home)).down()
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -274,7 +310,7 @@ def deployed(topology, tmp_path_factory):
     keep = []
     for dep in spec["deployments"]:
         if dep["name"] in UNDER_TEST:
-            dep["entrypoint"] = UNDER_TEST[dep["name"]][0]
+            dep["entrypoint"] = UNDER_TEST[dep["name"]].entrypoint or dep["entrypoint"]
             keep.append(dep)
     path = tmp_path_factory.mktemp("deploy") / "prefect.yaml"
     path.write_text(yaml.safe_dump({**spec, "deployments": keep}, sort_keys=False))
@@ -293,8 +329,6 @@ def deployed(topology, tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_nightly_deployment_runs_through_the_worker_into_mlflow_and_postgres(topology, deployed):
-    from slimline.store import WorkStore
-
     _, data = topology
     assert not deployed["skipped"] and len(deployed["deployed"]) == len(UNDER_TEST)
     dep_id = _deployment_id(data, "nightly")
@@ -305,19 +339,17 @@ def test_nightly_deployment_runs_through_the_worker_into_mlflow_and_postgres(top
         "timezone": "Europe/Berlin",
     }
 
-    params = UNDER_TEST["nightly"][1] or {}
-    run = _api(data, "POST", f"/deployments/{dep_id}/create_flow_run", json={"parameters": params})
+    scenario = UNDER_TEST["nightly"]
+    run = _api(
+        data,
+        "POST",
+        f"/deployments/{dep_id}/create_flow_run",
+        json={"parameters": scenario.parameters},
+    )
     finished = _wait_for_run(data, run["id"])
     assert finished["state_type"] == "COMPLETED", finished["state"]
     assert finished["work_pool_name"] == "slimline-process"
-
-    runs = _mlflow_runs(data)
-    assert "probe-nightly" in runs, sorted(runs)
-    assert runs["probe-nightly"].data.metrics["answer"] == 42
-    home = topology[0]
-    assert list((home / "topology" / "mlflow" / "artifacts").rglob("probe.txt"))
-    work = WorkStore(data["env"]["SLIMLINE_STORE__WORK_URL"])
-    assert work.get_state("topology-probe") == {"last": "probe-nightly"}
+    scenario.check(data)
 
 
 @pytest.mark.slow
@@ -352,11 +384,14 @@ def test_promotion_event_triggers_the_on_promotion_deployment(topology, deployed
     assert runs, "the promotion event did not start the on-promotion deployment"
     finished = _wait_for_run(data, runs[0]["id"])
     assert finished["state_type"] == "COMPLETED", finished["state"]
-    assert finished["parameters"] == {
-        "model_name": PROMOTED["model"],
-        "version": PROMOTED["version"],
-    }
-    assert f"promoted-{PROMOTED['model']}-v{PROMOTED['version']}" in _mlflow_runs(data)
+    if EMIT_PROMOTION:
+        assert finished["parameters"] == {
+            "model_name": PROMOTED["model"],
+            "version": PROMOTED["version"],
+        }
+    else:
+        assert set(finished["parameters"]) == {"model_name", "version"}
+    UNDER_TEST["on-promotion"].check(data)
 
 
 @pytest.mark.slow
