@@ -1,0 +1,99 @@
+"""`slimline cluster` (group the scrubbed calls into tasks, ids stable across nights) and
+`slimline clusters` (the clusters with their labels and stats)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from slimline.cli.common import emit, fail, state
+
+
+def _pct(value: Any) -> str:
+    return f"{float(value or 0):6.1%}"
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    lines = [f"{'id':>3}  {'calls':>6}  {'calls%':>6}  {'cost%':>6}  {'tools%':>6}  slug / label"]
+    for r in rows:
+        lines.append(
+            f"{r['cluster_id']:>3}  {r['calls']:>6}  {_pct(r['share_calls'])}  "
+            f"{_pct(r['share_cost'])}  {_pct(r['share_tool_calls'])}  {r['slug']}\n"
+            f"{'':>36}{r['label']}"
+        )
+    return "\n".join(lines)
+
+
+def cluster(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="print a JSON object"),
+) -> None:
+    """Group the scrubbed calls into tasks: new calls join known clusters, the rest may form
+    new ones (known ids never change)."""
+    from slimline.tasks.cluster.embed import EmbeddingModelError
+    from slimline.tasks.cluster.run import ClusterConfigChanged, cluster_calls
+
+    st = state(ctx)
+    settings = st.settings()
+    _, work = st.stores()
+    if work.count_scrubbed() == 0:
+        fail("no scrubbed calls to cluster: run `slimline collect` and `slimline scrub` first")
+    try:
+        result = cluster_calls(settings, work)
+    except (ClusterConfigChanged, EmbeddingModelError) as exc:
+        fail(str(exc))
+        return
+    data = result.model_dump(mode="json")
+    human = (
+        f"{result.calls} scrubbed calls: {result.examined} examined, {result.assigned} assigned, "
+        f"{result.new_clusters} new clusters, {result.unclustered} unclustered "
+        f"(model v{result.model_version}, {result.timings.get('total', 0):.1f} s)\n"
+        + _table(result.table())
+    )
+    emit(data, as_json, human=human)
+
+
+def clusters(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="print a JSON object"),
+) -> None:
+    """List the clusters: id, slug (the registered model's name), label and stats."""
+    from collections import Counter
+
+    from slimline.store.schema import UNCLUSTERED
+
+    _, work = state(ctx).stores()
+    rows = work.clusters()
+    counts = Counter(work.assignments().values())
+    listed = [
+        {
+            "cluster_id": r["cluster_id"],
+            "slug": r["slug"],
+            "label": r["label"],
+            "keywords": r["keywords"],
+            "top_tools": r["top_tools"],
+            "model_version": r["model_version"],
+            "calls": counts.get(r["cluster_id"], 0),
+            "share_calls": r["stats"].get("share_calls", 0.0),
+            "share_cost": r["stats"].get("share_cost", 0.0),
+            "share_tool_calls": r["stats"].get("share_tool_calls", 0.0),
+            "stats": r["stats"],
+        }
+        for r in rows
+    ]
+    data = {
+        "clusters": listed,
+        "unclustered": counts.get(UNCLUSTERED, 0),
+        "scrubbed_calls": work.count_scrubbed(),
+    }
+    if not listed:
+        human = "no clusters yet: run `slimline cluster`"
+    else:
+        human = _table(listed) + f"\nunclustered calls: {data['unclustered']}"
+    emit(data, as_json, human=human)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("cluster")(cluster)
+    app.command("clusters")(clusters)

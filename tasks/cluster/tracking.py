@@ -1,0 +1,98 @@
+"""The cluster run in MLflow: config, counts, the clusters table, a bar chart, the model.
+
+One run tagged `slimline.stage=cluster` (nested in the active run when there is one, or
+under `parent_run_id`): params from the config, counts and phase timings as metrics, the
+per-cluster table (`clusters.json`, via mlflow.log_table), a bar chart of each cluster's
+share of calls and of cost (`clusters.png`), and the saved BERTopic model (`cluster_model/`).
+Only scrubbed text reaches it (labels and keywords come from scrubbed calls).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import TYPE_CHECKING, Any
+
+from slimline.config import Settings
+
+if TYPE_CHECKING:
+    from slimline.tasks.cluster.run import ClusterResult
+
+STAGE_TAG = "slimline.stage"
+PARENT_TAG = "mlflow.parentRunId"
+
+
+def bar_chart(rows: list[dict[str, Any]], path: Path) -> Path:
+    """Horizontal bars: share of calls and share of cost per cluster (matplotlib, Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = sorted(rows, key=lambda r: r["share_calls"])
+    labels = [f"{r['cluster_id']}: {r['label'][:48]}" for r in rows]
+    height = max(2.5, 0.45 * len(rows) + 1.2)
+    fig, ax = plt.subplots(figsize=(10, height))
+    y = list(range(len(rows)))
+    ax.barh([i + 0.2 for i in y], [r["share_calls"] for r in rows], 0.4, label="share of calls")
+    ax.barh([i - 0.2 for i in y], [r["share_cost"] for r in rows], 0.4, label="share of cost")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlabel("share of all scrubbed calls")
+    ax.set_title("slimline clusters")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def log_cluster_run(
+    settings: Settings, result: ClusterResult, parent_run_id: str | None = None
+) -> str:
+    """Log the run; returns its MLflow run id."""
+    import mlflow
+    import pandas as pd
+
+    from slimline.runtime import mlflow_experiment
+
+    nested = mlflow.active_run() is not None
+    if not nested:
+        mlflow_experiment(settings)
+    tags = {STAGE_TAG: "cluster"}
+    if parent_run_id and not nested:
+        tags[PARENT_TAG] = parent_run_id
+    cfg = settings.cluster
+    rows = result.table()
+    with mlflow.start_run(run_name="cluster", nested=nested, tags=tags) as run:
+        mlflow.log_params(
+            {
+                "embedding_model": Path(cfg.embedding_model).name,
+                "weights": cfg.weights.model_dump_json(),
+                "turn_tokens": cfg.turn_tokens,
+                "min_cluster_size": cfg.min_cluster_size,
+                "min_cluster_fraction": cfg.min_cluster_fraction,
+                "n_neighbors": cfg.n_neighbors,
+                "n_components": cfg.n_components,
+                "same_task_similarity": cfg.same_task_similarity,
+                "model_version": result.model_version,
+            }
+        )
+        metrics = {
+            "calls": result.calls,
+            "examined": result.examined,
+            "assigned": result.assigned,
+            "new_clusters": result.new_clusters,
+            "unclustered": result.unclustered,
+            "clusters": result.total_clusters,
+            "embedded_texts": result.embedded,
+            "embedding_cache_hits": result.embedding_cache_hits,
+        }
+        metrics.update({f"seconds.{k}": v for k, v in result.timings.items()})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        if rows:
+            mlflow.log_table(data=pd.DataFrame(rows), artifact_file="clusters.json")
+            with TemporaryDirectory() as tmp:
+                mlflow.log_artifact(str(bar_chart(rows, Path(tmp) / "clusters.png")))
+        if result.model_path and Path(result.model_path).is_dir():
+            mlflow.log_artifacts(result.model_path, artifact_path="cluster_model")
+        return run.info.run_id

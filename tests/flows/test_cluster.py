@@ -1,0 +1,46 @@
+"""The `cluster` flow on a real (test) Prefect API: it clusters the scrubbed calls in the
+home's work store and publishes the clusters as a table artifact (labels and figures, no
+call content)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tasks" / "cluster"))
+import tau2_store
+
+
+@pytest.mark.slow
+def test_the_cluster_flow_clusters_and_publishes_a_table(
+    prefect_api, settings, mlflow_uri, tau2_path
+):
+    from prefect.artifacts import Artifact
+    from sqlalchemy import delete
+
+    from slimline.flows.cluster import cluster
+    from slimline.store import WorkStore
+    from slimline.store import schema as s
+
+    shutil.copy(tau2_store.work_template(tau2_path), settings.path("work.db"))
+    work = WorkStore(settings.work_store_url)
+    with work.engine.begin() as conn:  # two agents are enough to see the wiring
+        conn.execute(
+            delete(s.scrubbed_calls).where(
+                s.scrubbed_calls.c.agent.notin_(["tau2-airline", "tau2-retail"])
+            )
+        )
+
+    result = cluster(home=str(settings.home))
+
+    assert result.calls == 682 and result.total_clusters >= 2 and result.mlflow_run_id
+    assert {c.cluster_id for c in result.clusters} == {r["cluster_id"] for r in work.clusters()}
+    artifact = Artifact.get("clusters")
+    assert artifact is not None and artifact.type == "table"
+    text = str(artifact.data)
+    for c in result.clusters:
+        assert c.slug in text and c.label in text
+    assert "Where" not in text and "@" not in text  # figures and labels, no call content
