@@ -168,7 +168,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     # Small enough to train every cluster of the bundled data on 2 CPU cores in minutes.
     "demo": {
         "train": {"max_steps": 12, "max_seq_len": 768, "grad_accum": 2, "rank": 8, "alpha": 16},
-        "evaluate": {"max_examples": 12, "max_new_tokens": 96},
+        "evaluate": {"max_examples": 8, "max_new_tokens": 96},
+        "nightly": {"max_clusters": 2},
     },
 }
 

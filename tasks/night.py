@@ -190,7 +190,9 @@ def night_figures(
             "quarantined": sum(c.quarantined for c in collected),
         },
         "scrub": _figures(scrubbed, ("scrubbed", "seconds")),
-        "cluster": _figures(clustered, ("assigned", "new_clusters", "unclustered", "clusters")),
+        "cluster": _figures(
+            clustered, ("examined", "assigned", "new_clusters", "unclustered", "total_clusters")
+        ),
         "train": {"planned": len(plan), **(train_result.counts() if train_result else {})},
         "evaluate": {"evaluated": sum(1 for r in reports if r.evaluated)},
         "promote": {
