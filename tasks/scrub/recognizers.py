@@ -1,0 +1,360 @@
+"""Recognizers slimline adds to Presidio's: secrets, street addresses, ids built from names,
+phone numbers in North American formats, zip codes and dates of birth by their context, and
+the user's own regexes and deny lists from the config.
+
+Each is a Presidio `LocalRecognizer`, so the analyzer runs them beside its own and resolves
+them the same way. Imported only where Presidio is (never by config.py).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from slimline.tasks.scrub.heavy import without_torch
+
+with without_torch():
+    from presidio_analyzer import LocalRecognizer, Pattern, PatternRecognizer, RecognizerResult
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+from slimline.tasks.scrub import names
+from slimline.tasks.scrub.config import ScrubConfig
+
+STREET_SUFFIXES = names.street_suffixes()
+_SUFFIX_RX = "|".join(sorted((re.escape(x) for x in STREET_SUFFIXES), key=len, reverse=True))
+US_STATES = names.US_STATES
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One regex of a recognizer: what it finds, how sure it is, which group is the value."""
+
+    entity: str
+    regex: re.Pattern[str]
+    score: float
+    group: int = 0
+    valid: Callable[[str, str, int], bool] | None = None  # (value, text, start) -> keep?
+
+
+class RegexRecognizer(LocalRecognizer):
+    """A recognizer made of `Rule`s, with optional validation of each match."""
+
+    def __init__(self, name: str, rules: list[Rule]):
+        self.rules = rules
+        super().__init__(
+            supported_entities=sorted({r.entity for r in rules}),
+            name=name,
+            supported_language="en",
+        )
+
+    def load(self) -> None:  # nothing to load
+        pass
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts=None) -> list:
+        out = []
+        for rule in self.rules:
+            if entities and rule.entity not in entities:
+                continue
+            for m in rule.regex.finditer(text):
+                start, end = m.span(rule.group)
+                if start < 0 or end <= start:
+                    continue
+                value = text[start:end]
+                if rule.valid and not rule.valid(value, text, start):
+                    continue
+                out.append(RecognizerResult(rule.entity, start, end, rule.score))
+        return out
+
+
+# --- secrets ---------------------------------------------------------------------------
+def entropy(value: str) -> float:
+    """Shannon entropy in bits per character."""
+    if not value:
+        return 0.0
+    counts = Counter(value)
+    return -sum(c / len(value) * math.log2(c / len(value)) for c in counts.values())
+
+
+_PASSWORDISH = re.compile(r"(?i)pass|pwd")
+
+
+def _secret_value(value: str, text: str, start: int) -> bool:
+    if value.lower() in names.common_words() or value.lower() in {"null", "none", "true", "false"}:
+        return False
+    if set(value) <= set("*x•.-_") or value.startswith(("<", "{", "$")):
+        return False  # already masked, or a template
+    before = text[max(0, start - 40) : start]
+    if _PASSWORDISH.search(before):
+        return len(value) >= 6
+    has_digit = any(c.isdigit() for c in value)
+    has_alpha = any(c.isalpha() for c in value)
+    if has_digit and has_alpha:
+        return len(value) >= 10
+    return len(value) >= 24 and entropy(value) >= 3.5
+
+
+def secret_rules() -> list[Rule]:
+    c = re.compile
+    return [
+        Rule("PRIVATE_KEY", c(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+                              r"[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"), 1.0),
+        Rule("JWT", c(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), 0.95),
+        Rule("API_KEY", c(r"\bsk-ant-(?:[a-z]{3}\d{2}-)?[A-Za-z0-9_-]{32,}"), 0.95),
+        Rule("API_KEY", c(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"), 0.9),
+        Rule("API_KEY", c(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b"), 0.95),
+        Rule("API_KEY", c(r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b"), 0.95),
+        Rule("API_KEY", c(r"\bgithub_pat_[A-Za-z0-9_]{22,255}\b"), 0.95),
+        Rule("API_KEY", c(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"), 0.95),
+        Rule("API_KEY", c(r"\bAIza[0-9A-Za-z_-]{35}"), 0.95),
+        Rule("API_KEY", c(r"\b(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{16,}"), 0.95),
+        Rule("API_KEY", c(r"\bhf_[A-Za-z0-9]{30,}\b"), 0.9),
+        Rule("API_KEY", c(r"\bglpat-[A-Za-z0-9_-]{20,}"), 0.95),
+        Rule("API_KEY", c(r"\bnpm_[A-Za-z0-9]{36}\b"), 0.95),
+        Rule("BEARER_TOKEN", c(r"(?i:\bbearer)\s+([A-Za-z0-9._~+/-]{16,}=*)"), 0.9, 1),
+        Rule(  # HTTP basic credentials: base64 after "Basic"
+            "SECRET",
+            c(r"\bBasic\s+((?=[A-Za-z0-9+/]*[0-9+/=])[A-Za-z0-9+/]{12,}={0,2})(?![\w+/=])"),
+            0.8,
+            1,
+        ),
+        Rule(  # a value under a key-like name: password=..., "api_key": "...", token: ...
+            "SECRET",
+            c(
+                r"(?i:\b[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|"
+                r"access[_-]?key|private[_-]?key|credentials?)[\w.-]*)"
+                r"[\"']?\s*(?:[:=]|\bis\b)\s*[\"']?([^\s\"',;<>]{6,})"
+            ),
+            0.85,
+            1,
+            _secret_value,
+        ),
+        Rule(  # the password in a URL: scheme://user:password@host
+            "SECRET", c(r"\b[a-z][a-z0-9+.-]*://[^\s:/@]+:([^\s:/@]{3,})@"), 0.9, 1
+        ),
+    ]  # fmt: skip
+
+
+# --- people, places, numbers -----------------------------------------------------------
+_DIRECTION = r"(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?\s+)?"
+_WORD = r"(?:[A-Z][a-zA-Z'’]+|\d+(?:st|nd|rd|th))"
+_UNIT = (
+    r"(?:,?\s*(?:Suite|Ste|Apt|Apartment|Unit|Floor|Fl|Room|Rm|Bldg|#)\.?\s*#?\s*"
+    r"[A-Za-z0-9-]{1,6}\b)?"
+)
+STREET_RX = re.compile(
+    rf"\b\d{{1,6}}[A-Za-z]?\s+{_DIRECTION}{_WORD}(?:\s+{_WORD}){{0,3}}?\s+"
+    rf"(?i:{_SUFFIX_RX})\b\.?(?:\s+(?:N|S|E|W|NE|NW|SE|SW)\b)?{_UNIT}"
+)
+
+
+def _zip_context(value: str, text: str, start: int) -> bool:
+    before = text[max(0, start - 30) : start]
+    if re.search(r"(?i)zip|postal|post\s*code|postcode", before):
+        return True
+    m = re.search(r"\b([A-Z]{2})\.?,?\s+$", before)
+    return bool(m and m.group(1) in US_STATES)
+
+
+_DOB_CONTEXT = re.compile(r"(?i)born|birth|\bdob\b|d\.o\.b|birthday|\bage\b")
+
+
+def _dob_context(value: str, text: str, start: int) -> bool:
+    return bool(_DOB_CONTEXT.search(text[max(0, start - 60) : start]))
+
+
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
+DATE_RX = re.compile(
+    rf"\b(?:\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.](?:\d{{4}}|\d{{2}})"
+    rf"|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH},?\s+\d{{4}})\b"
+)
+
+PHONE_RX = re.compile(
+    r"(?<![\w+/.-])(?:(?:\+|00)?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}"
+    r"(?:\s?(?:x|ext\.?|extension)\s?\d{1,5})?(?![\w-]|\.\d)"
+)
+INTL_PHONE_RX = re.compile(
+    r"(?<![\w+])\+\d{1,3}(?:[\s.-]?\(?\d{1,5}\)?){1,5}(?:\s?(?:x|ext\.?)\s?\d{1,5})?"
+    r"(?![\w-]|\.\d)"
+)
+NATIONAL_PHONE_RX = re.compile(
+    r"(?<![\w+.-])(?:\(0\d{2,4}\)\s?|0\d{2,4}[\s-])\d{3,4}[\s-]?\d{3,4}(?![\w-]|\.\d)"
+)
+
+
+def _phone_digits(value: str, text: str, start: int) -> bool:
+    value = re.split(r"\s?(?:x|ext)", value)[0]
+    return 8 <= sum(c.isdigit() for c in value) <= 15
+
+
+# Presidio's email recognizer wants a public suffix; internal domains (corp.local) are PII too
+EMAIL_RX = re.compile(
+    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![\w-])"
+)
+BARE_PHONE_RX = re.compile(r"(?<![\w.+-])(?:\+?\d{10,13}|0\d{9,10})(?![\w-]|\.\d)")
+PHONE_CONTEXT = re.compile(
+    r"(?i)(?:phone|mobile|cell|\btel\b|\bcall|\btext\b|sms|whatsapp|\bfax\b|\bdial|"
+    r"\b(?:my|your|his|her|their|contact|home|work|callback)\s+(?:number|no\.?|#))"
+)
+
+
+def _phone_context(value: str, text: str, start: int) -> bool:
+    return bool(PHONE_CONTEXT.search(text[max(0, start - 30) : start]))
+
+
+CARD_RX = re.compile(r"(?<![\w-])[2-6]\d{3}(?:[ -]?\d){9,15}(?![\w-]|\.\d)")
+
+
+def _luhn(value: str, text: str, start: int) -> bool:
+    digits = re.sub(r"\D", "", value)
+    if not 13 <= len(digits) <= 19 or len(set(digits)) < 4:
+        return False
+    from slimline.tasks.scrub.surrogates import luhn_ok
+
+    return luhn_ok(digits)
+
+
+NAME_ID_RX = re.compile(
+    r"(?<![\w.@/-])([A-Za-z]{2,})[._]([A-Za-z]{2,})(?:[._]([A-Za-z]{2,}))?[._]?(\d{2,8})"
+    r"(?![\w@]|\.[A-Za-z])"
+)
+
+
+_CAP = r"[A-ZÀ-ÖØ-Þ](?:[a-zß-öø-ÿ]+(?:['’-][A-ZÀ-ÖØ-Þa-zß-öø-ÿ]+)?|['’][A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+)"
+PARTICLES = r"(?:de|da|das|do|dos|del|della|di|du|van|von|der|den|ter|ten|le|la|bin|al|y)"
+CAPITALISED_RUN_RX = re.compile(
+    rf"(?<![\w-]){_CAP}(?:[ \t]+(?:{PARTICLES}[ \t]+){{0,2}}{_CAP}){{1,5}}(?![\w-])"
+)
+_PARTICLE_SET = set(PARTICLES[3:-1].split("|"))
+
+
+def full_name(parts: list[str]) -> bool:
+    """Do these capitalised words (particles like "da" aside) read as a name? The first a
+    known first name ("June" too, when a known surname follows), the others no common
+    words (a last one may be, if it is a known surname: "Marian Day"), and most of them
+    known names ("Megan Cox", "Ana Sophia Fernandes", "Vitor da Costa")."""
+    parts = [p for p in parts if p not in _PARTICLE_SET]
+    if len(parts) < 2:
+        return False
+    common = names.common_words()
+    first = names.is_first_name(parts[0]) or (
+        parts[0].lower() in names.first_names() and names.is_name(parts[1])
+    )
+    if not first:
+        return False
+    for i, part in enumerate(parts[1:], 1):
+        low = part.lower()
+        if low in common and not (i == len(parts) - 1 and low in names.last_names()):
+            return False
+    known = sum(names.is_name(p) or p.lower() in names.last_names() for p in parts[1:]) + 1
+    return known * 2 >= len(parts)
+
+
+class FullNameRecognizer(LocalRecognizer):
+    """Names spaCy's small model misses: two or three capitalised words that read as a name
+    (see `full_name`), anywhere in a run of capitalised words, longest first."""
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=["PERSON"], name="SlimlineFullName")
+
+    def load(self) -> None:
+        pass
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts=None) -> list:
+        out = []
+        for m in CAPITALISED_RUN_RX.finditer(text):
+            words = list(re.finditer(r"\S+", m.group()))
+            i = 0
+            while i < len(words) - 1:
+                for n in (5, 4, 3, 2):  # particles count as words here
+                    window = words[i : i + n]
+                    if len(window) < n or window[-1].group() in _PARTICLE_SET:
+                        continue
+                    if full_name([w.group() for w in window]) and (
+                        n <= 3 or sum(w.group() in _PARTICLE_SET for w in window) >= n - 3
+                    ):
+                        start, end = m.start() + window[0].start(), m.start() + window[-1].end()
+                        out.append(RecognizerResult("PERSON", start, end, 0.9))
+                        i += n
+                        break
+                else:
+                    i += 1
+        return out
+
+
+def _name_id(value: str, text: str, start: int) -> bool:
+    parts = re.findall(r"[A-Za-z]+", value)
+    common = names.common_words()
+    if any(p.lower() in common for p in parts):
+        return False
+    return any(names.is_name(p) for p in parts)
+
+
+class QuickPhoneRecognizer(PhoneRecognizer):
+    """Presidio's phone recognizer (libphonenumber, several regions), run only on text
+    with enough digits in a row to be a phone number: it is the slowest recognizer."""
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts=None) -> list:
+        if not _PHONE_CANDIDATE.search(text):
+            return []
+        return super().analyze(text, entities, nlp_artifacts)
+
+
+_PHONE_CANDIDATE = re.compile(r"\d(?:[\s().-]{0,3}\d){6}")
+
+
+def builtin_recognizers(config: ScrubConfig) -> list[LocalRecognizer]:
+    """slimline's recognizers for the entity types `config` scrubs."""
+    rules = [
+        Rule("STREET_ADDRESS", STREET_RX, 0.7),
+        Rule("ZIP_CODE", re.compile(r"\b\d{5}(?:-\d{4})?\b"), 0.7, 0, _zip_context),
+        Rule("DATE_OF_BIRTH", DATE_RX, 0.7, 0, _dob_context),
+        Rule("EMAIL_ADDRESS", EMAIL_RX, 0.9),
+        Rule("PHONE_NUMBER", PHONE_RX, 0.6),
+        Rule("PHONE_NUMBER", INTL_PHONE_RX, 0.6, 0, _phone_digits),
+        Rule("PHONE_NUMBER", NATIONAL_PHONE_RX, 0.5, 0, _phone_digits),
+        Rule("PHONE_NUMBER", BARE_PHONE_RX, 0.6, 0, _phone_context),
+        Rule("CREDIT_CARD", CARD_RX, 0.9, 0, _luhn),
+    ]
+    if config.name_ids:
+        rules.append(Rule("USER_ID", NAME_ID_RX, 0.8, 0, _name_id))
+    wanted = set(config.scrubbed_types())
+    out: list[LocalRecognizer] = [
+        QuickPhoneRecognizer(supported_regions=("US", "GB", "DE", "FR", "IN", "BR")),
+        FullNameRecognizer(),
+        RegexRecognizer("SlimlineSecrets", [r for r in secret_rules() if r.entity in wanted]),
+        RegexRecognizer("SlimlineRules", [r for r in rules if r.entity in wanted]),
+    ]
+    return [r for r in out if getattr(r, "rules", True)] + user_recognizers(config)
+
+
+def user_recognizers(config: ScrubConfig) -> list[LocalRecognizer]:
+    """The config's regexes (case as written) and deny lists (any case), one per type."""
+    out: list[LocalRecognizer] = []
+    for entity, regexes in config.patterns.items():
+        for regex in regexes:
+            try:
+                re.compile(regex)
+            except re.error as exc:
+                raise ValueError(
+                    f"scrub.patterns[{entity!r}]: bad regex {regex!r}: {exc}"
+                ) from None
+        out.append(
+            PatternRecognizer(
+                supported_entity=entity,
+                name=f"ConfigPattern_{entity}",
+                patterns=[Pattern(f"{entity}_{i}", rx, 0.9) for i, rx in enumerate(regexes)],
+                global_regex_flags=re.DOTALL | re.MULTILINE,
+            )
+        )
+    for entity, values in config.deny_lists.items():
+        if values:
+            out.append(
+                PatternRecognizer(
+                    supported_entity=entity, name=f"ConfigDenyList_{entity}", deny_list=values
+                )
+            )
+    return out

@@ -1,0 +1,53 @@
+"""Scrub's Prefect tasks, for flows to wire: the stage itself and its report artifact."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from slimline.config import Settings
+from slimline.tasks.scrub.run import ScrubResult, scrub_new_calls
+
+REPORT_KEY = "scrub-report"
+
+
+@task(name="scrub-new-calls", cache_policy=NO_CACHE)
+def scrub_new_calls_task(settings: Settings) -> ScrubResult:
+    """Scrub the raw calls stored since the last run (see `scrub_new_calls`)."""
+    return scrub_new_calls(settings)
+
+
+@task(name="scrub-report", cache_policy=NO_CACHE)
+def publish_scrub_report(result: ScrubResult) -> str:
+    """A Prefect table artifact with the run's counts (never a value from the data)."""
+    artifact = create_table_artifact(
+        table=report_rows(result),
+        key=REPORT_KEY,
+        description=(
+            f"Scrub run {result.run_id}: {result.scrubbed} calls scrubbed in "
+            f"{result.seconds:.1f} s; {result.analysed} strings analysed, "
+            f"{result.from_cache} from the cache. Counts of what was replaced, per entity "
+            "type, per place in a call and per source."
+        ),
+    )
+    return str(artifact)
+
+
+def report_rows(result: ScrubResult) -> list[dict[str, Any]]:
+    """The report as table rows: group, name, count."""
+    rows: list[dict[str, Any]] = [
+        {"group": "run", "name": "scrubbed calls", "count": result.scrubbed},
+        {"group": "run", "name": "strings analysed", "count": result.analysed},
+        {"group": "run", "name": "strings from cache", "count": result.from_cache},
+    ]
+    rows += [{"group": "entity", "name": k, "count": v} for k, v in result.entities.items()]
+    rows += [{"group": "place", "name": k, "count": v} for k, v in result.places.items()]
+    rows += [{"group": "source calls", "name": k, "count": v} for k, v in result.sources.items()]
+    rows += [
+        {"group": "source entities", "name": k, "count": v}
+        for k, v in result.source_entities.items()
+    ]
+    return rows
