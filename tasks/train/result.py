@@ -31,6 +31,7 @@ class ClusterTraining:
     first_loss: float | None = None
     final_loss: float | None = None
     eval_loss: float | None = None
+    eval_loss_before: float | None = None  # the base model's held-out loss
     seconds: float = 0.0
     selection: dict[str, Any] = field(default_factory=dict)
     race: list[dict[str, Any]] = field(default_factory=list)  # candidates raced, with scores

@@ -98,7 +98,7 @@ def _finish(entry: ClusterTraining, result: Any, error: str | None) -> None:
         return
     entry.status = "trained"
     entry.first_loss, entry.final_loss = result.first_loss, result.final_loss
-    entry.eval_loss = result.eval_loss
+    entry.eval_loss, entry.eval_loss_before = result.eval_loss, result.eval_loss_before
     entry.seconds = round(result.job_seconds, 2)
     entry.device = f"{result.device} x{result.workers} ({result.precision})"
 

@@ -5,8 +5,9 @@ Per cluster, one run named after its slug, nested under the nightly run (tag
 `slimline.slug`, `slimline.base_model`, `slimline.context_hash`, `slimline.dataset_digest`:
 - params: the TrainConfig, the base model, the selection and its reasons;
 - metrics: `loss`, `learning_rate`, `grad_norm` per optimizer step (with the time each step
-  ended), `eval_loss`, timings, the dataset's token figures, and the system metrics sampled
-  on the worker (`system/...`, as `log_system_metrics=True` names them);
+  ended), `eval_loss` and `eval_loss_before` (the base model's), timings, the dataset's
+  token figures, and the system metrics sampled on the worker (`system/...`, as
+  `log_system_metrics=True` names them);
 - input: the scrubbed examples as a pandas dataset (context `training`, digest = the
   dataset's digest);
 - artifacts: `adapter/` (PEFT adapter, tokenizer, distilled_context.json), which the promote
@@ -94,6 +95,7 @@ def _metrics(entry: Any, result: Any) -> list[Any]:
         "final_loss": result.final_loss,
         "eval_loss": result.eval_loss,
         "eval_loss_per_char": result.eval_loss_per_char,
+        "eval_loss_before": result.eval_loss_before,
         "train_seconds": result.train_seconds,
         "job_seconds": result.job_seconds,
         "trainable_params": result.trainable_params,

@@ -3,7 +3,7 @@
 `train_adapter(job, out_dir)` is what a Ray job runs (and what tests and benchmarks call in
 process): it loads the base model, trains the adapter on the job's prompt-completion
 examples (TRL masks the prompt, so the loss falls on the completion only), scores the
-held-out examples' loss, and writes the adapter folder:
+held-out examples' loss before and after training, and writes the adapter folder:
 
     out_dir/adapter_config.json, adapter_model.safetensors   the PEFT adapter
     out_dir/tokenizer.json, tokenizer_config.json, ...       the tokenizer it was trained with
@@ -60,6 +60,7 @@ class JobResult:
     final_loss: float | None
     eval_loss: float | None
     eval_loss_per_char: float | None  # eval_loss scaled to completion characters
+    eval_loss_before: float | None  # the held-out loss of the base model (before training)
     train_seconds: float  # the optimizer loop
     job_seconds: float  # load + train + save
     started_ms: int
@@ -258,6 +259,9 @@ def train_adapter(
         if not bar:  # no per-step log lines either: the caller shows progress
             trainer.remove_callback(PrinterCallback)
         trainable, total = trainer.model.get_nb_trainable_parameters()
+        before = None
+        if job.eval_examples:  # the adapter starts as the identity: this is the base model
+            before = float(trainer.evaluate()["eval_loss"])
         loop_start = time.perf_counter()
         trainer.train()
         train_seconds = time.perf_counter() - loop_start
@@ -278,6 +282,7 @@ def train_adapter(
         final_loss=losses[-1] if losses else None,
         eval_loss=eval_loss,
         eval_loss_per_char=per_char,
+        eval_loss_before=before,
         train_seconds=round(train_seconds, 3),
         job_seconds=round(ended - started, 3),
         started_ms=int(started * 1000),
