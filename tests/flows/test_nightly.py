@@ -1,0 +1,173 @@
+"""The nightly flow end to end on real tau2 calls, with a tiny base model for speed.
+
+Real collect, Presidio scrub, BERTopic cluster, TRL/PEFT training through local Ray, evaluation,
+the MLflow gate and the report, on a real Prefect API. Then the same night again: nothing new,
+nothing trained, much faster. And a night killed with SIGKILL resumes without losing or
+doubling a call.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+AGENTS = {"tau2-airline": 5, "tau2-retail": 5}  # conversations taken per agent
+
+
+@pytest.fixture(scope="module")
+def calls_file(tmp_path_factory, tau2_path) -> Path:
+    """The calls of the first conversations of two agents: two tasks to find."""
+    taken: dict[str, set[str]] = {a: set() for a in AGENTS}
+    out = tmp_path_factory.mktemp("nightly-data") / "calls.jsonl"
+    with gzip.open(tau2_path, "rt") as src, out.open("w") as dst:
+        for line in src:
+            obj = json.loads(line)
+            agent, conv = obj["agent"], obj["metadata"]["simulation_id"]
+            if agent in taken and (conv in taken[agent] or len(taken[agent]) < AGENTS[agent]):
+                taken[agent].add(conv)
+                dst.write(line)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory) -> str:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tasks" / "train"))
+    from tiny_train import build_tiny_base
+
+    return build_tiny_base(tmp_path_factory.mktemp("tiny-base"))
+
+
+def write_config(folder: Path, tiny_base: str) -> Path:
+    cfg = {
+        "home": str(folder / "home"),
+        "cluster": {"min_cluster_size": 8, "n_neighbors": 8},
+        "train": {
+            "base_model": tiny_base,
+            "max_steps": 2,
+            "max_seq_len": 512,
+            "grad_accum": 1,
+            "min_cluster_calls": 10,
+            "ray_num_cpus": 2,
+        },
+        "evaluate": {"max_examples": 2, "max_new_tokens": 8},
+        "promote": {"min_heldout": 1},
+        "nightly": {"max_clusters": 2},
+    }
+    path = folder / "slimline.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def lines(path: Path) -> int:
+    return sum(1 for _ in path.open())
+
+
+@pytest.mark.slow
+def test_a_night_then_a_quiet_night(tmp_path, calls_file, tiny_base, prefect_api):
+    from mlflow import MlflowClient
+
+    from slimline.config import load_settings
+    from slimline.flows.nightly import nightly
+    from slimline.runtime import open_stores
+
+    config = write_config(tmp_path, tiny_base)
+    started = time.perf_counter()
+    first = nightly(sources=[str(calls_file)], config=str(config))
+    first_s = time.perf_counter() - started
+
+    n = lines(calls_file)
+    assert first.stages["collect"]["new"] == n
+    assert first.stages["scrub"]["scrubbed"] == n
+    assert first.stages["cluster"]["total_clusters"] >= 1
+    assert first.stages["train"]["trained"] >= 1
+    assert first.stages["evaluate"]["evaluated"] == first.stages["train"]["trained"]
+    assert "served by promoted SLMs" in first.headline
+
+    settings = load_settings(config)
+    client = MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+    night = client.get_run(first.mlflow_run_id)
+    assert night.data.tags["slimline.stage"] == "nightly"
+    assert night.info.status == "FINISHED"
+    children = client.search_runs(
+        [night.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{first.mlflow_run_id}'",
+    )
+    trained = [r for r in children if r.data.tags.get("slimline.stage") == "train"]
+    assert len(trained) == first.stages["train"]["trained"]
+    for run in trained:  # base vs adapter, side by side on the cluster's run
+        assert {"base.response_type_accuracy", "challenger.response_type_accuracy"} <= set(
+            run.data.metrics
+        )
+    report = [a.path for a in client.list_artifacts(first.mlflow_run_id, "report")]
+    assert {"report/report.md", "report/clusters.png", "report/losses.png"} <= set(report)
+
+    started = time.perf_counter()
+    second = nightly(sources=[str(calls_file)], config=str(config))
+    second_s = time.perf_counter() - started
+    assert second.nothing_new
+    assert second.stages["collect"]["new"] == 0
+    assert second.stages["train"] == {"planned": 0}
+    assert second_s < first_s / 3, (first_s, second_s)
+
+    raw, work = open_stores(settings)
+    assert raw.count_calls() == n and work.count_scrubbed() == n
+
+
+def count(db: Path, table: str) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=30) as conn:
+            return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+@pytest.mark.slow
+def test_a_killed_night_resumes_without_losing_or_doubling_calls(tmp_path, calls_file, tiny_base):
+    config = write_config(tmp_path, tiny_base)
+    home = tmp_path / "home"
+    cmd = [
+        sys.executable,
+        "-m",
+        "slimline",
+        "--config",
+        str(config),
+        "nightly",
+        "--source",
+        str(calls_file),
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("PREFECT_API_URL", None)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + 300
+    try:  # kill it once scrubbing has begun: collect is done, later stages are not
+        while count(home / "work.db", "scrubbed_calls") == 0:
+            assert proc.poll() is None, "the night ended before it could be killed"
+            assert time.monotonic() < deadline, "scrubbing never started"
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    n = lines(calls_file)
+    assert count(home / "raw.db", "raw_calls") == n
+
+    done = subprocess.run([*cmd, "--json"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["stages"]["collect"]["new"] == 0  # all were stored before the kill
+    assert count(home / "raw.db", "raw_calls") == n
+    assert count(home / "work.db", "scrubbed_calls") == n  # each exactly once (ids are unique)
+    assert result["stages"]["train"]["trained"] >= 1
