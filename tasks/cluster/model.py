@@ -36,6 +36,12 @@ EXTRA_STOP_WORDS = {
 }  # fmt: skip
 
 
+def record(timings: dict[str, float], key: str, wall: float, cpu: float) -> None:
+    """Add the wall and CPU seconds since (`wall`, `cpu`) to `timings[key]`, `[key_cpu]`."""
+    timings[key] = timings.get(key, 0.0) + time.perf_counter() - wall
+    timings[f"{key}_cpu"] = timings.get(f"{key}_cpu", 0.0) + time.process_time() - cpu
+
+
 def min_cluster_size(cfg: ClusterConfig, n: int) -> int:
     """HDBSCAN's min_cluster_size for `n` calls: the configured floor or a share of the calls."""
     return max(cfg.min_cluster_size, int(cfg.min_cluster_fraction * n))
@@ -71,18 +77,18 @@ def _timed_bertopic(timings: dict[str, float]) -> type:
 
     class TimedBERTopic(BERTopic):
         def _reduce_dimensionality(self, *args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             try:
                 return super()._reduce_dimensionality(*args, **kwargs)
             finally:
-                timings["reduce"] = timings.get("reduce", 0.0) + time.perf_counter() - start
+                record(timings, "reduce", wall, cpu)
 
         def _cluster_embeddings(self, *args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             try:
                 return super()._cluster_embeddings(*args, **kwargs)
             finally:
-                timings["cluster"] = timings.get("cluster", 0.0) + time.perf_counter() - start
+                record(timings, "cluster", wall, cpu)
 
     return TimedBERTopic
 
@@ -108,10 +114,10 @@ def build(cfg: ClusterConfig, embeddings: np.ndarray, timings: dict[str, float],
     k = min(cfg.n_neighbors, n - 1)
     knn = None
     if n <= cfg.exact_knn_max:
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         idx, dist = exact_knn(embeddings, k)
         knn = (idx, dist, None)
-        timings["reduce"] = timings.get("reduce", 0.0) + time.perf_counter() - start
+        record(timings, "reduce", wall, cpu)
     umap = UMAP(
         n_neighbors=k,
         n_components=cfg.n_components,
@@ -170,22 +176,22 @@ def fit(
     fitting only the leftover calls sizes it for all the calls, so leftovers do not turn
     into crumbs."""
     model = build(cfg, embeddings, timings, size or min_cluster_size(cfg, len(embeddings)))
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         # UMAP's notes on precomputed neighbours, random_state and disconnected groups of
         # calls (different agents): expected here, and nothing a user can act on
         warnings.filterwarnings("ignore", category=UserWarning, module=r"umap\.")
         topics = np.asarray(model.fit_transform(docs, embeddings)[0])
-    timings["fit"] = timings.get("fit", 0.0) + time.perf_counter() - start
+    record(timings, "fit", wall, cpu)
     known = sorted(t for t in set(topics.tolist()) if t >= 0)
     if len(known) > 1:
         centres = np.stack([embeddings[topics == t].mean(axis=0) for t in known])
         groups = [[known[i] for i in g] for g in task_groups(centres, cfg.same_task_similarity)]
         merges = [g for g in groups if len(g) > 1]
         if merges:
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             model.merge_topics(docs, merges)
-            timings["merge"] = timings.get("merge", 0.0) + time.perf_counter() - start
+            record(timings, "merge", wall, cpu)
             topics = np.asarray(model.topics_)
     return model, topics
 

@@ -32,6 +32,7 @@ from slimline.store.schema import UNCLUSTERED
 from slimline.tasks.cluster import describe
 from slimline.tasks.cluster import model as topic_model
 from slimline.tasks.cluster.embed import Embedder, resolve_model
+from slimline.tasks.cluster.model import record
 from slimline.tasks.cluster.read import iter_calls
 from slimline.tasks.cluster.signature import CallFacts, Signature
 
@@ -128,6 +129,10 @@ def _floors(
     return out
 
 
+def _cluster_ids(work: WorkStore) -> list[int]:
+    return [int(r["cluster_id"]) for r in work.clusters()]
+
+
 def _merged_topic_ids(merged: Any, new_model: Any, old_rows: int) -> dict[int, int]:
     """{new model's topic: merged model's topic} for the topics merge_models appended."""
     merged_rows = np.asarray(merged.topic_embeddings_, dtype=np.float32)
@@ -145,14 +150,19 @@ def cluster_calls(
     *,
     track: bool = True,
     embedder: Embedder | None = None,
+    parent_run_id: str | None = None,
 ) -> ClusterResult:
-    """Cluster the work store's scrubbed calls into tasks; ids stay stable across nights."""
+    """Cluster the work store's scrubbed calls into tasks; ids stay stable across nights.
+
+    `track` logs the run to MLflow (nested in the active run, or under `parent_run_id`);
+    `embedder` lets a caller share a loaded embedding model between runs."""
     from slimline.store import WorkStore
 
     cfg = settings.cluster
     work = work or WorkStore(settings.work_store_url)
     timings: dict[str, float] = {}
-    started = time.perf_counter()
+    started = t = time.perf_counter()
+    cpu_started = c = time.process_time()
     state = work.get_state(STATE_KEY)
     if state and state.get("embedding") != embedding_spec(settings):
         raise ClusterConfigChanged(
@@ -163,30 +173,31 @@ def cluster_calls(
         )
     previous = work.assignments()
     every, sigs, pending = _read_calls(work, settings, previous)
-    timings["read"] = time.perf_counter() - started
+    record(timings, "read", t, c)
 
     embedder = embedder or Embedder(cfg, work)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     vectors = embedder.signatures(sigs) if sigs else np.zeros((0, 1), dtype=np.float32)
-    timings["embed"] = time.perf_counter() - t
+    record(timings, "embed", t, c)
     docs = [f.document for f in pending]
     chosen = np.full(len(pending), UNCLUSTERED, dtype=int)
     score = np.zeros(len(pending), dtype=np.float32)
 
     mapping: dict[int, int] = {int(k): v for k, v in (state or {}).get("topics", {}).items()}
     floors: dict[int, float] = {int(k): v for k, v in (state or {}).get("floors", {}).items()}
-    next_id = int((state or {}).get("next_id", 0))
+    # ids are never reused, even where a crashed run wrote clusters but not its state
+    next_id = max([int((state or {}).get("next_id", 0))] + [r + 1 for r in _cluster_ids(work)])
     version = (state or {}).get("version")
     saved = None
     if state and len(pending):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         saved = topic_model.load(settings.path(*state["path"]), embedder.encoder)
         topics, sims = topic_model.assign(saved, docs, vectors)
         for i, (topic, sim) in enumerate(zip(topics, sims, strict=True)):
             cid = mapping.get(int(topic))
             if cid is not None and sim >= floors.get(cid, 1.0):
                 chosen[i], score[i] = cid, sim
-        timings["assign"] = time.perf_counter() - t
+        record(timings, "assign", t, c)
 
     new_ids: dict[int, int] = {}  # new model's topic -> new stable id
     fresh_model = None
@@ -200,7 +211,7 @@ def cluster_calls(
         fresh_model, fresh_topics = topic_model.fit(
             cfg, [docs[i] for i in left], vectors[left], timings, size
         )
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         centres = topic_model.topic_embeddings(fresh_model)
         target: dict[int, int | None] = {}  # fresh topic -> known id, new id, or None (outlier)
         if saved is None:
@@ -249,24 +260,25 @@ def cluster_calls(
                 "next_id": next_id,
                 "embedding": embedding_spec(settings),
             }
-            work.set_state(STATE_KEY, state)
-        timings["map"] = time.perf_counter() - t
+        record(timings, "map", t, c)
 
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     result = _store(
         settings, work, every, pending, chosen, score, previous, fresh_model, new_ids, version
     )
-    timings["store"] = time.perf_counter() - t
+    if new_ids:  # last: a crash before this leaves the known model and ids as they were
+        work.set_state(STATE_KEY, state)
+    record(timings, "store", t, c)
     result.examined = len(pending)
     result.fitted = fresh_model is not None
     result.embedded, result.embedding_cache_hits = embedder.computed, embedder.cached
     result.model_path = str(settings.path(*state["path"])) if state else None
-    timings["total"] = time.perf_counter() - started
+    record(timings, "total", started, cpu_started)
     result.timings = {k: round(v, 3) for k, v in timings.items()}
     if track and result.total_clusters:
         from slimline.tasks.cluster.tracking import log_cluster_run
 
-        result.mlflow_run_id = log_cluster_run(settings, result)
+        result.mlflow_run_id = log_cluster_run(settings, result, parent_run_id)
     log.info(
         "cluster: %d calls, %d examined, %d assigned, %d new clusters, %d unclustered",
         result.calls,

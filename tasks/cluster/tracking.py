@@ -28,16 +28,18 @@ def bar_chart(rows: list[dict[str, Any]], path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     rows = sorted(rows, key=lambda r: r["share_calls"])
-    labels = [f"{r['cluster_id']}: {r['label'][:48]}" for r in rows]
+    labels = [f"{r['cluster_id']}: {r['slug']}" for r in rows]
     height = max(2.5, 0.45 * len(rows) + 1.2)
     fig, ax = plt.subplots(figsize=(10, height))
     y = list(range(len(rows)))
     ax.barh([i + 0.2 for i in y], [r["share_calls"] for r in rows], 0.4, label="share of calls")
     ax.barh([i - 0.2 for i in y], [r["share_cost"] for r in rows], 0.4, label="share of cost")
     ax.set_yticks(y, labels, fontsize=8)
-    ax.set_xlabel("share of all scrubbed calls")
+    ax.set_xlabel("share of all scrubbed calls, and of what they cost")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     ax.set_title("slimline clusters")
     ax.legend(loc="lower right")
     fig.tight_layout()
