@@ -367,6 +367,7 @@ class Analysis:
     processes (`config.workers`) started on first need and kept until `close()`."""
 
     def __init__(self, config: ScrubConfig):
+        resolve_spacy_model(config.spacy_model)  # a bad model fails here, not in a worker
         self.config = config
         self.workers = max(1, min(config.workers, os.cpu_count() or 1))
         self._pool: Any = None

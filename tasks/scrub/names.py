@@ -255,12 +255,29 @@ def common_words() -> frozenset[str]:
     """Lower-case English words that are not names when they stand alone."""
     from faker.providers.lorem.en_US import Provider as Lorem
 
+    STOP_WORDS = _spacy_stop_words()
+
+    return frozenset({w.lower() for w in Lorem.word_list} | set(STOP_WORDS) | set(COMMON_EXTRA))
+
+
+def _spacy_stop_words() -> set[str]:
+    """spaCy's English stop words, read from their module without importing spaCy (which
+    takes seconds: it pulls in thinc and probes for torch)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("spacy")
+    if spec and spec.origin:
+        path = Path(spec.origin).parent / "lang" / "en" / "stop_words.py"
+        if path.is_file():
+            import runpy
+
+            return set(runpy.run_path(str(path))["STOP_WORDS"])
     from slimline.tasks.scrub.heavy import without_torch
 
     with without_torch():
         from spacy.lang.en.stop_words import STOP_WORDS
-
-    return frozenset({w.lower() for w in Lorem.word_list} | set(STOP_WORDS) | set(COMMON_EXTRA))
+    return set(STOP_WORDS)
 
 
 def is_name(token: str) -> bool:

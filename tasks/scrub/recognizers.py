@@ -205,7 +205,10 @@ def _phone_context(value: str, text: str, start: int) -> bool:
     return bool(PHONE_CONTEXT.search(text[max(0, start - 30) : start]))
 
 
-CARD_RX = re.compile(r"(?<![\w-])[2-6]\d{3}(?:[ -]?\d){9,15}(?![\w-]|\.\d)")
+CARD_RX = re.compile(  # grouped 4-4-4-4(-3) or Amex 4-6-5, or 13-19 digits in one run
+    r"(?<![\w-])(?:[2-6]\d{3}(?:[ -]\d{4}){3}(?:\d{3})?|3[47]\d{2}[ -]\d{6}[ -]\d{5}"
+    r"|[2-6]\d{12,18})(?![\w-]|\.\d)"
+)
 
 
 def _luhn(value: str, text: str, start: int) -> bool:

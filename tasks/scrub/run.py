@@ -16,6 +16,7 @@ from typing import Any
 from slimline.config import Settings
 from slimline.record import CallRecord
 from slimline.store import RawStore, WorkStore
+from slimline.tasks.scrub.analysis import resolve_spacy_model
 from slimline.tasks.scrub.cache import ScrubCache
 from slimline.tasks.scrub.scrubber import Scrubber
 
@@ -78,19 +79,25 @@ def scrub_new_calls(
 def _run(settings: Settings, raw: RawStore, work: WorkStore, report: bool) -> ScrubResult:
     config = settings.scrub
     started = time.perf_counter()
-    run_id = work.start_run("scrub")
-    result = ScrubResult(run_id=run_id)
+    cursor, last = work.max_raw_seq(), raw.max_seq()
+    if cursor >= last:  # nothing new: check the config, record the run, done
+        resolve_spacy_model(config.spacy_model)
+        result = ScrubResult(run_id=work.start_run("scrub"))
+        result.seconds = round(time.perf_counter() - started, 3)
+        work.finish_run(result.run_id, result.summary())
+        return result
     key = raw.secret(SURROGATE_KEY)
     cache = ScrubCache(raw, key, config.fingerprint()) if config.use_cache else None
-    scrubber = Scrubber(config, key, cache)
-    cursor, last = work.max_raw_seq(), raw.max_seq()
+    scrubber = Scrubber(config, key, cache)  # a config it cannot use fails here
+    run_id = work.start_run("scrub")
+    result = ScrubResult(run_id=run_id)
     try:
         while cursor < last:
             window_end = _learn_window(scrubber, raw, cursor, last, config.window)
             result.scrubbed += _scrub_window(scrubber, raw, work, cursor, window_end, run_id)
             scrubber.end_window()
             cursor = window_end
-    except ScrubError:
+    except BaseException:
         _finish(work, run_id, result, scrubber, started, "failed")
         raise
     finally:

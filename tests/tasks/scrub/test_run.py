@@ -98,3 +98,12 @@ def test_cli_scrub_and_export(analyzer, settings, mlflow_uri, calls, tmp_path):
     assert "Isabella" not in out.read_text()  # the retail user's first name is gone
     raw.close()
     work.close()
+
+
+def test_cli_names_a_spacy_model_it_cannot_find(settings, monkeypatch):
+    from slimline.cli import app
+
+    monkeypatch.setenv("SLIMLINE_SCRUB__SPACY_MODEL", "no_such_model")
+    result = CliRunner().invoke(app, ["--home", str(settings.home), "scrub"])
+    assert result.exit_code == 2
+    assert "scrub.spacy_model 'no_such_model' is neither an installed" in result.output

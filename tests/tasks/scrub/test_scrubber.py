@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -112,3 +113,18 @@ def test_metadata_strings_are_scrubbed_ids_kept(analyzer, scrub_config, tau2_cal
     assert "@" in new.metadata["contact"]
     for key in ("task_id", "simulation_id", "domain", "turn_idx"):
         assert new.metadata[key] == rec.metadata[key]
+
+
+@pytest.mark.parametrize("operator", ["placeholder", "redact"])
+def test_other_operators(analyzer, scrub_config, tau2_calls, operator):
+    rec = next(r for r in tau2_calls if r.agent == "tau2-retail" and r.is_tool_call)
+    config = scrub_config.model_copy(update={"operator": operator})
+    scrubber = Scrubber(config, KEY)
+    scrubber.learn([rec])
+    new = everything(scrubber.scrub(rec))
+    values = hinted_values(scrubber, [rec])
+    assert values and not [v for v in values if v in new]
+    if operator == "placeholder":
+        assert re.search(r"<NAME_\d+>", new) and re.search(r"<USER_ID_\d+>", new)
+    else:
+        assert "<NAME_" not in new

@@ -1,0 +1,32 @@
+"""Scrub's cache rows in the raw store (SQLite and PostgreSQL): keyed by the config."""
+
+import pytest
+
+from slimline.store import RawStore
+from slimline.tasks.scrub.cache import ScrubCache
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def raw(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'raw.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    store = RawStore(url)
+    yield store
+    store.close()
+
+
+def test_spans_known_values_and_placeholders_round_trip(raw):
+    key = raw.secret("scrub-surrogate-key")
+    cache = ScrubCache(raw, key, "fp1")
+    cache.put_spans({"call Mia at 555-123-2002": [(5, 8, "PERSON", 0.9)], "nothing": []})
+    got = cache.get_spans(["call Mia at 555-123-2002", "nothing", "unseen"])
+    assert got == {"call Mia at 555-123-2002": [(5, 8, "PERSON", 0.9)], "nothing": []}
+    assert ScrubCache(raw, key, "fp2").get_spans(["nothing"]) == {}  # another config
+    cache.add_known([("PERSON", "Mia"), ("ZIP_CODE", "32169")])
+    cache.add_known([("PERSON", "Mia")])
+    assert sorted(cache.known_values()) == [("PERSON", "Mia"), ("ZIP_CODE", "32169")]
+    assert ScrubCache(raw, key, "fp2").known_values() == []
+    cache.add_placeholders({"EMAIL:ab": 1, "EMAIL:cd": 2})
+    assert ScrubCache(raw, key, "fp2").placeholders() == {"EMAIL:ab": 1, "EMAIL:cd": 2}
