@@ -172,28 +172,37 @@ def fit(
 ) -> tuple[Any, np.ndarray]:
     """Fit a topic model; returns it and each call's topic (-1: outlier), groups merged.
 
-    `size` is HDBSCAN's smallest group (default: sized for these calls); a later night
-    fitting only the leftover calls sizes it for all the calls, so leftovers do not turn
-    into crumbs."""
-    model = build(cfg, embeddings, timings, size or min_cluster_size(cfg, len(embeddings)))
+    Calls with the same signature vector are fitted once (a run of identical signatures
+    would be a zero-distance clump that UMAP tears off as its own island) and share their
+    topic. `size` is HDBSCAN's smallest group (default: sized for the distinct signatures);
+    a later night fitting only the leftover calls sizes it for all the calls, so leftovers
+    do not turn into crumbs."""
+    _, first, inverse = np.unique(embeddings, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # distinct rows in the order they first appear
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    keep = first[order]
+    inverse = rank[np.asarray(inverse).reshape(-1)]
+    docs_u, emb_u = [docs[i] for i in keep], embeddings[keep]
+    model = build(cfg, emb_u, timings, size or min_cluster_size(cfg, len(emb_u)))
     wall, cpu = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         # UMAP's notes on precomputed neighbours, random_state and disconnected groups of
         # calls (different agents): expected here, and nothing a user can act on
         warnings.filterwarnings("ignore", category=UserWarning, module=r"umap\.")
-        topics = np.asarray(model.fit_transform(docs, embeddings)[0])
+        topics = np.asarray(model.fit_transform(docs_u, emb_u)[0])
     record(timings, "fit", wall, cpu)
     known = sorted(t for t in set(topics.tolist()) if t >= 0)
     if len(known) > 1:
-        centres = np.stack([embeddings[topics == t].mean(axis=0) for t in known])
+        centres = np.stack([emb_u[topics == t].mean(axis=0) for t in known])
         groups = [[known[i] for i in g] for g in task_groups(centres, cfg.same_task_similarity)]
         merges = [g for g in groups if len(g) > 1]
         if merges:
             wall, cpu = time.perf_counter(), time.process_time()
-            model.merge_topics(docs, merges)
+            model.merge_topics(docs_u, merges)
             record(timings, "merge", wall, cpu)
             topics = np.asarray(model.topics_)
-    return model, topics
+    return model, topics[inverse]
 
 
 def keywords(model: Any, topic: int, limit: int) -> list[str]:

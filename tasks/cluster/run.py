@@ -209,7 +209,7 @@ def cluster_calls(
         not state or (arrived and len(left) >= min_new)
     ):
         fresh_model, fresh_topics = topic_model.fit(
-            cfg, [docs[i] for i in left], vectors[left], timings, size
+            cfg, [docs[i] for i in left], vectors[left], timings, size if state else None
         )
         t, c = time.perf_counter(), time.process_time()
         centres = topic_model.topic_embeddings(fresh_model)

@@ -8,8 +8,10 @@ not scrubbing.
 
 from __future__ import annotations
 
+import atexit
 import gzip
 import json
+import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -43,6 +45,7 @@ def work_template(path: Path) -> Path:
     from slimline.tasks.cluster.signature import signature
 
     folder = Path(tempfile.mkdtemp(prefix="slimline-cluster-template-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     db = folder / "work.db"
     work = WorkStore(f"sqlite:///{db}")
     records = tau2_records(path)
