@@ -176,9 +176,8 @@ def evaluate_cluster(
         report.status, report.reason = "skipped", "no held-out calls"
         return report
     report.n_examples = len(records)
-    if records:
-        stamps = sorted(r.timestamp for r in eval_records)
-        report.data_window = (stamps[0].isoformat(), stamps[-1].isoformat())
+    stamps = sorted(r.timestamp for r in eval_records)
+    report.data_window = (stamps[0].isoformat(), stamps[-1].isoformat())
     adapter_dir = adapters.fetch_adapter(settings, run_id)
     report.base_model = str(
         field_of(train_entry, "base_model", "base_model_source", default=None)
