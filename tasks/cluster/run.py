@@ -8,7 +8,9 @@ A night reads the scrubbed calls (nothing else), and:
 3. fits a fresh model on what is left, when there is enough of it: groups as close as
    `same_task_similarity` to a known cluster join it, the others become clusters with NEW
    ids; the saved model and the new one are merged (`BERTopic.merge_models`) into the next
-   model version, saved under $SLIMLINE_HOME/models/cluster/v<n>;
+   model version, saved under $SLIMLINE_HOME/models/cluster/v<n>; the calls still left
+   then meet step 2's rule under that version, so a night is a fixed point: the next one,
+   with nothing new, moves no call (and retrains nothing);
 4. refreshes every cluster's stats, writes clusters and assignments, and (by default) logs
    the run to MLflow (tasks/cluster/tracking.py).
 
@@ -129,6 +131,25 @@ def _floors(
     return out
 
 
+def _assign_known(
+    model: Any,
+    idx: np.ndarray,
+    docs: list[str],
+    vectors: np.ndarray,
+    mapping: dict[int, int],
+    floors: dict[int, float],
+    chosen: np.ndarray,
+    score: np.ndarray,
+) -> None:
+    """Give the calls at `idx` the known cluster of their nearest topic under a saved
+    `model`, where they are as close to it as its floor asks; the rest stay as they are."""
+    topics, sims = topic_model.assign(model, [docs[i] for i in idx], vectors[idx])
+    for i, topic, sim in zip(idx, topics, sims, strict=True):
+        cid = mapping.get(int(topic))
+        if cid is not None and sim >= floors.get(cid, 1.0):
+            chosen[i], score[i] = cid, sim
+
+
 def _cluster_ids(work: WorkStore) -> list[int]:
     return [int(r["cluster_id"]) for r in work.clusters()]
 
@@ -192,11 +213,7 @@ def cluster_calls(
     if state and len(pending):
         t, c = time.perf_counter(), time.process_time()
         saved = topic_model.load(settings.path(*state["path"]), embedder.encoder)
-        topics, sims = topic_model.assign(saved, docs, vectors)
-        for i, (topic, sim) in enumerate(zip(topics, sims, strict=True)):
-            cid = mapping.get(int(topic))
-            if cid is not None and sim >= floors.get(cid, 1.0):
-                chosen[i], score[i] = cid, sim
+        _assign_known(saved, np.arange(len(pending)), docs, vectors, mapping, floors, chosen, score)
         record(timings, "assign", t, c)
 
     new_ids: dict[int, int] = {}  # new model's topic -> new stable id
@@ -260,6 +277,12 @@ def cluster_calls(
                 "next_id": next_id,
                 "embedding": embedding_spec(settings),
             }
+            # the fit's outliers meet the saved model's rule now, not next night: a quiet
+            # night after this one then finds nothing to move, and so nothing to retrain
+            still = np.flatnonzero(chosen == UNCLUSTERED)
+            if len(still):
+                model_now = topic_model.load(settings.path(*parts), embedder.encoder)
+                _assign_known(model_now, still, docs, vectors, mapping, floors, chosen, score)
         record(timings, "map", t, c)
 
     t, c = time.perf_counter(), time.process_time()

@@ -80,9 +80,9 @@ def test_ids_survive_a_second_night(settings, tau2_work, tau2_records, embedder)
     print(f"the saved v1 model puts {fidelity:.1%} of night one's clustered calls back")
     assert fidelity >= 0.95
 
-    # a third night with nothing new: nothing fitted, no clustered call moved
+    # a third night with nothing new: nothing fitted, no call moved, the unclustered ones
+    # included (night two already offered them to its model), so nothing is retrained
     three = cluster_calls(settings, tau2_work, track=False, embedder=embedder)
-    assert not three.fitted and three.new_clusters == 0
+    assert not three.fitted and three.new_clusters == 0 and three.assigned == 0
     assert three.model_version == two.model_version
-    night_three = tau2_work.assignments()
-    assert all(night_three[c] == cid for c, cid in night_two.items() if cid != UNCLUSTERED)
+    assert tau2_work.assignments() == night_two
