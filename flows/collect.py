@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime
 
 from prefect import flow
 
@@ -20,7 +21,7 @@ from slimline.tasks.collect.flow_tasks import (
     counts_from_state,
     publish_counts,
 )
-from slimline.tasks.collect.ingest import CollectResult
+from slimline.tasks.collect.ingest import CollectResult, Window
 
 
 @flow(name="collect", log_prints=False)
@@ -29,13 +30,19 @@ def collect(
     home: str | None = None,
     config: str | None = None,
     profile: str | None = None,
+    window_start: datetime | None = None,
+    window_end: datetime | None = None,
 ) -> CollectResult:
-    """Collect `sources` (default: collect.sources from the config) into the raw store."""
+    """Collect `sources` (default: collect.sources from the config) into the raw store; with
+    `window_start` / `window_end`, only the calls of that window (a backfill)."""
     settings = load_settings(config, home=home, profile=profile)
     configure(settings)
     wanted = list(sources or settings.collect.sources)
+    window = None
+    if window_start or window_end:
+        window = Window(start=window_start, end=window_end)
     counts = [
-        counts_from_state(source, collect_source_task(settings, source, return_state=True))
+        counts_from_state(source, collect_source_task(settings, source, window, return_state=True))
         for source in wanted
     ]
     result = CollectResult(sources=counts)

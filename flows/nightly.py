@@ -10,12 +10,14 @@ retrain skips training, evaluation and promotion and says so; a re-run after a c
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 from prefect import flow, get_run_logger
 
 from slimline.config import load_settings
 from slimline.runtime import configure
 from slimline.tasks.collect.flow_tasks import collect_source_task, counts_from_state
+from slimline.tasks.collect.ingest import Window
 from slimline.tasks.night import (
     NightlyResult,
     close_night,
@@ -38,16 +40,20 @@ def nightly(
     home: str | None = None,
     config: str | None = None,
     profile: str | None = None,
+    window_start: datetime | None = None,
+    window_end: datetime | None = None,
 ) -> NightlyResult:
-    """Run the loop once on what is new in `sources` (default: collect.sources)."""
+    """Run the loop once on what is new in `sources` (default: collect.sources). A backfilled
+    night passes `window_start` / `window_end`: it collects only the calls of that window."""
     started = time.perf_counter()
     settings = load_settings(config, home=home, profile=profile)
     configure(settings)
     logger = get_run_logger()
+    window = Window(start=window_start, end=window_end) if window_start or window_end else None
     run_id = open_night(settings)
 
     collected = [
-        counts_from_state(source, collect_source_task(settings, source, return_state=True))
+        counts_from_state(source, collect_source_task(settings, source, window, return_state=True))
         for source in (sources or settings.collect.sources)
     ]
     scrubbed = scrub_new(settings)

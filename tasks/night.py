@@ -188,6 +188,7 @@ def night_figures(
             "new": new_calls,
             "duplicates": sum(c.duplicates for c in collected),
             "quarantined": sum(c.quarantined for c in collected),
+            "outside_window": sum(c.outside_window for c in collected),
         },
         "scrub": _figures(scrubbed, ("scrubbed", "seconds")),
         "cluster": _figures(

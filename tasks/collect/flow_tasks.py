@@ -16,7 +16,7 @@ from prefect.states import State
 from slimline.config import Settings
 from slimline.store import RawStore
 from slimline.tasks.collect.files import SourceNotFound
-from slimline.tasks.collect.ingest import CollectResult, SourceCounts, collect_source
+from slimline.tasks.collect.ingest import CollectResult, SourceCounts, Window, collect_source
 
 
 class SourceReadError(OSError):
@@ -36,12 +36,15 @@ def _retry_unless_missing(_task: Any, _run: Any, state: State) -> bool:
     retry_condition_fn=_retry_unless_missing,
     cache_policy=NO_CACHE,  # every run must look for what is new
 )
-def collect_source_task(settings: Settings, source: str) -> SourceCounts:
-    """Collect one source into the raw store; raises (and is retried) if it cannot be read.
-    A retry resumes from the watermark, so nothing is stored twice."""
+def collect_source_task(
+    settings: Settings, source: str, window: Window | None = None
+) -> SourceCounts:
+    """Collect one source into the raw store (with a `window`, only the calls inside it);
+    raises (and is retried) if it cannot be read. A retry resumes from the watermark, so
+    nothing is stored twice."""
     store = RawStore(settings.raw_store_url)
     try:
-        counts = collect_source(store, source, settings.collect)
+        counts = collect_source(store, source, settings.collect, window=window)
     finally:
         store.close()
     if counts.error and counts.files == 0:
@@ -61,7 +64,10 @@ def counts_from_state(source: str, state: State) -> SourceCounts:
 
 def publish_counts(result: CollectResult) -> None:
     """A table artifact `collect-counts`: one row per source, and a total. Counts only."""
-    columns = ("files", "unchanged", "lines", "new", "duplicates", "quarantined", "skipped")
+    columns = (
+        "files", "unchanged", "lines", "new", "duplicates", "quarantined", "skipped",
+        "outside_window",
+    )  # fmt: skip
     rows: list[dict[str, Any]] = []
     for s in result.sources:
         rows.append(

@@ -6,16 +6,21 @@ each line (format detected per line, see formats.py), writes records in batches,
 the watermark in the same transaction as each batch: a crash (even kill -9) repeats at most
 one batch, and the content id makes the repeat a no-op. Every line that cannot become a
 record goes to the quarantine table with its file, line and reason.
+
+A `Window` (a backfilled night: the calls of one past day) reads each file from its start,
+keeps only the calls whose timestamp falls inside it, and leaves the watermarks alone, so
+the nightly runs that come after still read everything they have not seen.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field, computed_field
+from pydantic import BaseModel, Field, computed_field, field_validator, model_validator
 
 from slimline.record import CallRecord
 from slimline.tasks.collect import files
@@ -48,7 +53,35 @@ class SourceCounts(BaseModel):
     quarantined: int = Field(default=0, description="lines or spans set aside, with a reason")
     skipped: int = Field(default=0, description="spans that are not LLM calls")
     pending: int = Field(default=0, description="unfinished last lines left for the next run")
+    outside_window: int = Field(default=0, description="calls outside a backfill's window")
     error: str | None = Field(default=None, description="why the source could not be read")
+
+
+class Window(BaseModel):
+    """Call timestamps from `start` (included) to `end` (excluded), UTC; either end open."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.start and self.end and self.end <= self.start:
+            raise ValueError(f"the window's end {self.end} is not after its start {self.start}")
+        return self
+
+    def __contains__(self, when: datetime) -> bool:
+        when = self._utc(when)
+        return (self.start is None or when >= self.start) and (self.end is None or when < self.end)
+
+    def __str__(self) -> str:
+        return f"[{self.start or '...'}, {self.end or '...'})"
 
 
 class CollectResult(BaseModel):
@@ -77,8 +110,11 @@ class CollectResult(BaseModel):
         return sum(1 for s in self.sources if s.error)
 
 
-def collect_sources(settings: Settings, sources: list[str] | None = None) -> CollectResult:
-    """Collect every source (default: `settings.collect.sources`) into the raw store."""
+def collect_sources(
+    settings: Settings, sources: list[str] | None = None, window: Window | None = None
+) -> CollectResult:
+    """Collect every source (default: `settings.collect.sources`) into the raw store; with a
+    `window`, only the calls inside it (see the module docstring)."""
     from slimline.store import RawStore
 
     wanted = list(sources or settings.collect.sources)
@@ -86,14 +122,18 @@ def collect_sources(settings: Settings, sources: list[str] | None = None) -> Col
     try:
         builder = RecordBuilder(default_agent=settings.collect.default_agent)
         return CollectResult(
-            sources=[collect_source(store, s, settings.collect, builder) for s in wanted]
+            sources=[collect_source(store, s, settings.collect, builder, window) for s in wanted]
         )
     finally:
         store.close()
 
 
 def collect_source(
-    store: RawStore, source: str, config: CollectConfig, builder: RecordBuilder | None = None
+    store: RawStore,
+    source: str,
+    config: CollectConfig,
+    builder: RecordBuilder | None = None,
+    window: Window | None = None,
 ) -> SourceCounts:
     """Collect one source (file, directory or glob); problems reading it land in `error`."""
     builder = builder or RecordBuilder(default_agent=config.default_agent)
@@ -106,7 +146,7 @@ def collect_source(
     counts.files = len(paths)
     for path in paths:
         try:
-            collect_file(store, path, config, builder, counts)
+            collect_file(store, path, config, builder, counts, window)
         except OSError as exc:
             counts.error = f"{path}: {exc.strerror or exc}"
             log.warning("collect: cannot read %s: %s", path, exc.strerror or exc)
@@ -114,14 +154,25 @@ def collect_source(
         "collect %s: %d new, %d duplicates, %d quarantined, %d skipped from %d files",
         source, counts.new, counts.duplicates, counts.quarantined, counts.skipped, counts.files,
     )  # fmt: skip
+    if window is not None:
+        outside = counts.outside_window
+        log.info("collect %s: window %s, %d calls outside it", source, window, outside)
     return counts
 
 
 class _FileRun:
     """One file's pass: batches, quarantine and the watermark that moves with each batch."""
 
-    def __init__(self, store: RawStore, path: Path, config: CollectConfig, counts: SourceCounts):
+    def __init__(
+        self,
+        store: RawStore,
+        path: Path,
+        config: CollectConfig,
+        counts: SourceCounts,
+        window: Window | None = None,
+    ):
         self.store, self.path, self.config, self.counts = store, path, config, counts
+        self.window = window
         self.key = f"file:{path}"
         self.batch: list[CallRecord] = []
 
@@ -134,11 +185,17 @@ class _FileRun:
         for problem in parsed.problems:
             self.quarantine(problem.location, problem.reason, problem.raw_text or raw)
         self.counts.skipped += parsed.skipped
-        self.batch.extend(parsed.records)
+        records = parsed.records
+        if self.window is not None:
+            records = [r for r in records if r.timestamp in self.window]
+            self.counts.outside_window += len(parsed.records) - len(records)
+        self.batch.extend(records)
 
     def flush(self, mark: dict[str, Any]) -> None:
-        """Write the batch and move the watermark to `mark`, in one transaction."""
-        added = self.store.add_calls(self.batch, watermark=(self.key, mark))
+        """Write the batch and move the watermark to `mark`, in one transaction (a windowed
+        run moves no watermark)."""
+        watermark = None if self.window is not None else (self.key, mark)
+        added = self.store.add_calls(self.batch, watermark=watermark)
         self.counts.new += added.new
         self.counts.duplicates += added.duplicates
         self.batch = []
@@ -191,16 +248,18 @@ def collect_file(
     config: CollectConfig,
     builder: RecordBuilder,
     counts: SourceCounts,
+    window: Window | None = None,
 ) -> None:
     """Read what is new in one file into the store (see the module docstring)."""
     size = path.stat().st_size
     gz = files.is_gzip(path)
-    start = _resume(path, size, gz, store.get_watermark(f"file:{path}"))
+    mark = None if window is not None else store.get_watermark(f"file:{path}")
+    start = _resume(path, size, gz, mark)
     if start is None:
         counts.unchanged += 1
         return
     offset, number, skip = start
-    run = _FileRun(store, path, config, counts)
+    run = _FileRun(store, path, config, counts, window)
     whole = not gz and path.suffix == ".json" and offset == 0 and size <= config.max_line_bytes
     if whole and _collect_document(run, builder, size):
         return

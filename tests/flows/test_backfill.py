@@ -1,12 +1,12 @@
 """flows/backfill.py: the nightly flow once per day of a date range, with that day's window.
 
 The nightly flow is replaced by a recorder here (it is heavy and tested on its own); the
-contract test checks the real one takes what backfill passes, once flows/nightly.py exists.
+contract test checks the real one takes what backfill passes. What a window does to collect
+is tested in tests/tasks/collect/test_collect_ingest.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import sys
 import types
@@ -46,15 +46,6 @@ def test_backfill_rejects_an_end_before_its_start(recorded_nights):
     assert recorded_nights == []
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("slimline.flows.nightly") is None,
-    reason="flows/nightly.py does not exist yet",
-)
-@pytest.mark.xfail(
-    strict=False,
-    reason="contract for the nightly flow's author: it must take window_start/window_end "
-    "(the day a backfilled night covers); until then backfill cannot call it",
-)
 def test_the_nightly_flow_takes_what_backfill_passes():
     from slimline.flows.nightly import nightly
 

@@ -195,3 +195,45 @@ def test_collect_into_a_postgres_raw_store(settings, postgres_url, tmp_path, tau
     assert collect(store, settings, path).unchanged == 1
     assert store.get_watermark(f"file:{path}")["line"] == 9
     store.close()
+
+
+def test_a_window_takes_only_its_days_calls_and_leaves_the_watermark_for_the_nights(
+    store, settings, tau2_path, tau2_lines
+):
+    from datetime import UTC, datetime
+
+    from slimline.tasks.collect.ingest import Window
+
+    by_day: dict[str, int] = {}
+    for line in tau2_lines:
+        day = json.loads(line)["timestamp"][:10]
+        by_day[day] = by_day.get(day, 0) + 1
+    day_one, day_two = sorted(by_day)
+    start = datetime.fromisoformat(day_one).replace(tzinfo=UTC)
+    first = Window(start=start, end=datetime.fromisoformat(day_two).replace(tzinfo=UTC))
+
+    one = collect_source(store, str(tau2_path), settings.collect, window=first)
+    assert (one.new, one.outside_window) == (by_day[day_one], by_day[day_two])
+    assert store.get_watermark(f"file:{tau2_path}") is None  # the nights still read it all
+    again = collect_source(store, str(tau2_path), settings.collect, window=first)
+    assert (again.new, again.duplicates) == (0, by_day[day_one])
+
+    night = collect(store, settings, tau2_path)  # an ordinary night after the backfill
+    assert (night.new, night.duplicates, night.outside_window) == (
+        by_day[day_two],
+        by_day[day_one],
+        0,
+    )
+    assert store.count_calls() == len(tau2_lines)
+
+
+def test_a_window_must_end_after_it_starts():
+    from datetime import UTC, datetime
+
+    from pydantic import ValidationError
+
+    from slimline.tasks.collect.ingest import Window
+
+    with pytest.raises(ValidationError, match="not after its start"):
+        Window(start=datetime(2026, 11, 2, tzinfo=UTC), end=datetime(2026, 11, 1, tzinfo=UTC))
+    assert datetime(2026, 11, 1, 12) in Window(start=datetime(2026, 11, 1))  # naive is UTC
