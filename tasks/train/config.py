@@ -31,7 +31,11 @@ class TrainConfig(BaseModel):
     method: Literal["lora", "dora"] = Field(default="lora", description="adapter type")
     rank: int = Field(default=16, description="LoRA rank r")
     alpha: int = Field(default=32, description="LoRA alpha")
-    dropout: float = Field(default=0.05, description="LoRA dropout")
+    dropout: float | None = Field(
+        default=None,
+        description="LoRA dropout; None: 0.05 for LoRA, 0 for DoRA (with dropout, PEFT's DoRA "
+        "recomputes every adapted layer's base output: ~1.65x slower steps, docs/train.md)",
+    )
     target_modules: list[str] | str = Field(default="all-linear", description="modules adapted")
     learning_rate: float = Field(default=2e-4, description="AdamW learning rate")
     max_steps: int = Field(default=60, description="optimizer steps per cluster (-1: epochs)")

@@ -163,12 +163,14 @@ def lora_config(cfg: TrainConfig) -> Any:
     """PEFT's LoraConfig for `cfg` (DoRA when `method` is dora)."""
     from peft import LoraConfig
 
+    dora = cfg.method == "dora"
+    dropout = cfg.dropout if cfg.dropout is not None else (0.0 if dora else 0.05)
     return LoraConfig(
         r=cfg.rank,
         lora_alpha=cfg.alpha,
-        lora_dropout=cfg.dropout,
+        lora_dropout=dropout,
         target_modules=cfg.target_modules,
-        use_dora=cfg.method == "dora",
+        use_dora=dora,
         bias="none",
         task_type="CAUSAL_LM",
     )

@@ -95,3 +95,13 @@ def test_empty_cluster_is_refused(tiny_base, tmp_path):
     job.examples = []
     with pytest.raises(ValueError, match="cluster 1 \\(toy\\): no training examples"):
         train_adapter(job, tmp_path / "none")
+
+
+def test_dropout_auto_is_off_for_dora_and_an_explicit_value_wins():
+    from slimline.tasks.train.config import TrainConfig
+    from slimline.tasks.train.train import lora_config
+
+    assert lora_config(TrainConfig(method="lora")).lora_dropout == 0.05
+    dora = lora_config(TrainConfig(method="dora"))
+    assert dora.use_dora and dora.lora_dropout == 0.0
+    assert lora_config(TrainConfig(method="dora", dropout=0.1)).lora_dropout == 0.1
