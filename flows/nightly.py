@@ -65,7 +65,10 @@ def nightly(
         promoted = promote_evaluated(settings, reports)
         mark_completed(settings, plan, trained, reports)
     else:
-        logger.info("No cluster changed since its last night: nothing to train tonight.")
+        logger.info(
+            "Nothing to train tonight: no cluster changed since its last night "
+            "(or nightly.max_clusters allows none)."
+        )
         trained, reports, promoted = None, [], None
 
     result = night_figures(

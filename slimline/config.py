@@ -73,6 +73,7 @@ class NightlyConfig(BaseModel):
 
     max_clusters: int | None = Field(
         default=None,
+        ge=0,
         description="train at most this many changed clusters a night, largest first "
         "(None: every changed cluster); the rest wait for the next night",
     )

@@ -16,26 +16,33 @@ import sqlite3
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pytest
 import yaml
+from canaries import CANARIES, canary_forms, leaks_under, plant
 
 AGENTS = {"tau2-airline": 5, "tau2-retail": 5}  # conversations taken per agent
+PLANT_EVERY = 6
 
 
 @pytest.fixture(scope="module")
 def calls_file(tmp_path_factory, tau2_path) -> Path:
-    """The calls of the first conversations of two agents: two tasks to find."""
+    """The calls of the first conversations of two agents: two tasks to find. Every
+    PLANT_EVERY-th call carries canary PII (canaries.py), so that it reaches the clusters,
+    the training sets, the evaluation and the report, and the test can look for it there."""
     taken: dict[str, set[str]] = {a: set() for a in AGENTS}
     out = tmp_path_factory.mktemp("nightly-data") / "calls.jsonl"
+    kept = 0
     with gzip.open(tau2_path, "rt") as src, out.open("w") as dst:
         for line in src:
             obj = json.loads(line)
             agent, conv = obj["agent"], obj["metadata"]["simulation_id"]
             if agent in taken and (conv in taken[agent] or len(taken[agent]) < AGENTS[agent]):
                 taken[agent].add(conv)
-                dst.write(line)
+                kept += 1
+                dst.write(json.dumps(plant(obj)) + "\n" if kept % PLANT_EVERY == 0 else line)
     return out
 
 
@@ -73,8 +80,9 @@ def lines(path: Path) -> int:
 
 
 @pytest.mark.slow
-def test_a_night_then_a_quiet_night(tmp_path, calls_file, tiny_base, prefect_api):
+def test_a_night_then_a_quiet_night(tmp_path, calls_file, tiny_base, prefect_api, capfd):
     from mlflow import MlflowClient
+    from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL, PREFECT_LOCAL_STORAGE_PATH
 
     from slimline.config import load_settings
     from slimline.flows.nightly import nightly
@@ -121,6 +129,24 @@ def test_a_night_then_a_quiet_night(tmp_path, calls_file, tiny_base, prefect_api
 
     raw, work = open_stores(settings)
     assert raw.count_calls() == n and work.count_scrubbed() == n
+
+    # no canary left the raw store: not the work store, MLflow (runs, datasets, adapters,
+    # the report), Prefect's results and database, logs, or what the night printed
+    home = Path(settings.home)
+    assert {"work.db", "mlflow.db"} <= {p.name for p in home.iterdir()}
+    assert any(home.glob("mlartifacts/**/adapter_model.safetensors"))
+    prefect_db = Path(PREFECT_API_DATABASE_CONNECTION_URL.value().split("///", 1)[-1])
+    results = Path(PREFECT_LOCAL_STORAGE_PATH.value())  # the persisted train/evaluate results
+    extra = [prefect_db, *(p for p in results.rglob("*") if p.is_file())]
+    leaks = leaks_under(home, extra, canary_forms())
+    printed = capfd.readouterr()
+    leaks += [("output", f) for f in canary_forms() if f in printed.out + printed.err]
+    assert leaks == []
+    with sqlite3.connect(home / "raw.db") as conn:  # the search works: raw PII is there
+        raw_text = "".join(
+            zlib.decompress(b).decode() for (b,) in conn.execute("SELECT data FROM raw_blobs")
+        )
+    assert CANARIES["email"] in raw_text
 
 
 def count(db: Path, table: str) -> int:

@@ -1,0 +1,101 @@
+"""Peak memory of a process and everything it starts (Ray workers, scrub's analysis
+processes, Prefect's ephemeral server), sampled in a background thread.
+
+    python -m benchmarks.memory make demo     # runs the command, prints its peak, JSON out
+
+RSS summed over a process tree counts shared pages (torch's libraries, mapped by every
+worker) once per process, so PSS (each shared page split between the processes that map
+it) is reported beside it; PSS is the figure to hold against a memory budget.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+GIB = 1024**3
+
+
+class TreeMemory:
+    """Samples the summed RSS and PSS of `pid` and its descendants every `interval` s."""
+
+    def __init__(self, pid: int, interval: float = 0.5):
+        self.root = psutil.Process(pid)
+        self.interval = interval
+        self.samples: list[tuple[float, int, int]] = []  # (perf_counter, rss, pss)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tree-memory", daemon=True)
+
+    def _sample(self) -> None:
+        rss = pss = 0
+        try:
+            procs = [self.root, *self.root.children(recursive=True)]
+        except psutil.Error:
+            return
+        for proc in procs:
+            try:
+                full = proc.memory_full_info()
+            except psutil.Error:  # gone, or not ours to read
+                continue
+            rss += full.rss
+            pss += getattr(full, "pss", full.rss)
+        self.samples.append((time.perf_counter(), rss, pss))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def peak(self, start: float = float("-inf"), end: float = float("inf")) -> dict[str, float]:
+        """Peak RSS and PSS (GiB) between `start` and `end`: the samples taken then, and the
+        last one before `start` (what was held when it began; a short stage has no other)."""
+        before = [(r, p) for t, r, p in self.samples if t < start][-1:]
+        inside = before + [(r, p) for t, r, p in self.samples if start <= t <= end]
+        if not inside:
+            return {"rss_gib": 0.0, "pss_gib": 0.0, "samples": 0}
+        return {
+            "rss_gib": round(max(r for r, _ in inside) / GIB, 3),
+            "pss_gib": round(max(p for _, p in inside) / GIB, 3),
+            "samples": len(inside),
+        }
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print("usage: python -m benchmarks.memory COMMAND [ARG ...]", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv)
+    with TreeMemory(proc.pid) as mem:
+        code = proc.wait()
+    seconds = time.perf_counter() - started
+    figures = {"command": argv, "exit_code": code, "seconds": round(seconds, 1), **mem.peak()}
+    out = Path(__file__).resolve().parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "memory.json").write_text(json.dumps(figures, indent=2))
+    print(
+        f"\n{' '.join(argv)}: exit {code} after {seconds:.0f} s; peak memory of the process "
+        f"tree {figures['pss_gib']:.2f} GiB PSS ({figures['rss_gib']:.2f} GiB RSS summed) "
+        "-> benchmarks/results/memory.json"
+    )
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
