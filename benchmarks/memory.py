@@ -30,6 +30,8 @@ class TreeMemory:
         self.root = psutil.Process(pid)
         self.interval = interval
         self.samples: list[tuple[float, int, int]] = []  # (perf_counter, rss, pss)
+        self.at_peak: list[tuple[str, int]] = []  # (process, pss) when the PSS peaked
+        self._peak_pss = -1
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tree-memory", daemon=True)
 
@@ -39,14 +41,19 @@ class TreeMemory:
             procs = [self.root, *self.root.children(recursive=True)]
         except psutil.Error:
             return
+        each = []
         for proc in procs:
             try:
                 full = proc.memory_full_info()
+                name = " ".join(proc.cmdline()[:3])[:120] or proc.name()
             except psutil.Error:  # gone, or not ours to read
                 continue
             rss += full.rss
             pss += getattr(full, "pss", full.rss)
+            each.append((f"{proc.pid} {name}", getattr(full, "pss", full.rss)))
         self.samples.append((time.perf_counter(), rss, pss))
+        if pss > self._peak_pss:
+            self._peak_pss, self.at_peak = pss, sorted(each, key=lambda e: -e[1])
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -85,15 +92,28 @@ def main(argv: list[str]) -> int:
     with TreeMemory(proc.pid) as mem:
         code = proc.wait()
     seconds = time.perf_counter() - started
-    figures = {"command": argv, "exit_code": code, "seconds": round(seconds, 1), **mem.peak()}
+    peak_at = max(mem.samples, key=lambda x: x[2])[0] - started if mem.samples else None
+    figures = {
+        "command": argv,
+        "exit_code": code,
+        "seconds": round(seconds, 1),
+        **mem.peak(),
+        "peak_at_s": round(peak_at, 1) if peak_at is not None else None,
+        "at_peak_pss_gib": [(name, round(b / GIB, 3)) for name, b in mem.at_peak[:12]],
+        "timeline_pss_gib": [
+            (round(t - started), round(p / GIB, 2)) for t, _, p in mem.samples[::10]
+        ],
+    }
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
     (out / "memory.json").write_text(json.dumps(figures, indent=2))
     print(
         f"\n{' '.join(argv)}: exit {code} after {seconds:.0f} s; peak memory of the process "
         f"tree {figures['pss_gib']:.2f} GiB PSS ({figures['rss_gib']:.2f} GiB RSS summed) "
-        "-> benchmarks/results/memory.json"
+        f"at {figures['peak_at_s']} s -> benchmarks/results/memory.json"
     )
+    for name, gib in figures["at_peak_pss_gib"][:8]:
+        print(f"  {gib:6.2f} GiB  {name}")
     return code
 
 
