@@ -54,7 +54,7 @@ def tiny_base(tmp_path_factory) -> str:
     return build_tiny_base(tmp_path_factory.mktemp("tiny-base"))
 
 
-def write_config(folder: Path, tiny_base: str) -> Path:
+def write_config(folder: Path, tiny_base: str, max_clusters: int = 2) -> Path:
     cfg = {
         "home": str(folder / "home"),
         "cluster": {"min_cluster_size": 8, "n_neighbors": 8},
@@ -68,7 +68,7 @@ def write_config(folder: Path, tiny_base: str) -> Path:
         },
         "evaluate": {"max_examples": 2, "max_new_tokens": 8},
         "promote": {"min_heldout": 1},
-        "nightly": {"max_clusters": 2},
+        "nightly": {"max_clusters": max_clusters},
     }
     path = folder / "slimline.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -161,7 +161,7 @@ def count(db: Path, table: str) -> int:
 
 @pytest.mark.slow
 def test_a_killed_night_resumes_without_losing_or_doubling_calls(tmp_path, calls_file, tiny_base):
-    config = write_config(tmp_path, tiny_base)
+    config = write_config(tmp_path, tiny_base, max_clusters=1)  # resuming is the point
     home = tmp_path / "home"
     cmd = [
         sys.executable,
