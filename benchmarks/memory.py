@@ -31,6 +31,7 @@ class TreeMemory:
         self.interval = interval
         self.samples: list[tuple[float, int, int]] = []  # (perf_counter, rss, pss)
         self.at_peak: list[tuple[str, int]] = []  # (process, pss) when the PSS peaked
+        self.peak_time: float | None = None  # perf_counter of that sample
         self._peak_pss = -1
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tree-memory", daemon=True)
@@ -48,12 +49,15 @@ class TreeMemory:
                 name = " ".join(proc.cmdline()[:3])[:120] or proc.name()
             except psutil.Error:  # gone, or not ours to read
                 continue
+            proc_pss = getattr(full, "pss", full.rss)
             rss += full.rss
-            pss += getattr(full, "pss", full.rss)
-            each.append((f"{proc.pid} {name}", getattr(full, "pss", full.rss)))
-        self.samples.append((time.perf_counter(), rss, pss))
+            pss += proc_pss
+            each.append((f"{proc.pid} {name}", proc_pss))
+        now = time.perf_counter()
+        self.samples.append((now, rss, pss))
         if pss > self._peak_pss:
-            self._peak_pss, self.at_peak = pss, sorted(each, key=lambda e: -e[1])
+            self._peak_pss, self.peak_time = pss, now
+            self.at_peak = sorted(each, key=lambda e: -e[1])
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -92,7 +96,7 @@ def main(argv: list[str]) -> int:
     with TreeMemory(proc.pid) as mem:
         code = proc.wait()
     seconds = time.perf_counter() - started
-    peak_at = max(mem.samples, key=lambda x: x[2])[0] - started if mem.samples else None
+    peak_at = mem.peak_time - started if mem.peak_time is not None else None
     figures = {
         "command": argv,
         "exit_code": code,

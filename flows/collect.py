@@ -38,9 +38,7 @@ def collect(
     settings = load_settings(config, home=home, profile=profile)
     configure(settings)
     wanted = list(sources or settings.collect.sources)
-    window = None
-    if window_start or window_end:
-        window = Window(start=window_start, end=window_end)
+    window = Window.between(window_start, window_end)
     counts = [
         counts_from_state(source, collect_source_task(settings, source, window, return_state=True))
         for source in wanted

@@ -49,7 +49,7 @@ def nightly(
     settings = load_settings(config, home=home, profile=profile)
     configure(settings)
     logger = get_run_logger()
-    window = Window(start=window_start, end=window_end) if window_start or window_end else None
+    window = Window.between(window_start, window_end)
     run_id = open_night(settings)
 
     collected = [

@@ -278,7 +278,9 @@ def cluster_calls(
                 "embedding": embedding_spec(settings),
             }
             # the fit's outliers meet the saved model's rule now, not next night: a quiet
-            # night after this one then finds nothing to move, and so nothing to retrain
+            # night after this one then finds nothing to move, and so nothing to retrain.
+            # Loaded back from disk because that is the model the next night uses: the
+            # in-memory one would transform through UMAP and HDBSCAN, not the saved centres.
             still = np.flatnonzero(chosen == UNCLUSTERED)
             if len(still):
                 model_now = topic_model.load(settings.path(*parts), embedder.encoder)

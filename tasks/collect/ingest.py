@@ -76,6 +76,12 @@ class Window(BaseModel):
             raise ValueError(f"the window's end {self.end} is not after its start {self.start}")
         return self
 
+    @classmethod
+    def between(cls, start: datetime | None, end: datetime | None) -> Window | None:
+        """The window a flow's `window_start` / `window_end` ask for; None when neither is
+        given (an ordinary night)."""
+        return cls(start=start, end=end) if start or end else None
+
     def __contains__(self, when: datetime) -> bool:
         when = self._utc(when)
         return (self.start is None or when >= self.start) and (self.end is None or when < self.end)
