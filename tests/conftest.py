@@ -6,6 +6,8 @@
 - `prefect_api`: Prefect's test harness (a real temporary API server), once per session.
 - `mlflow_uri`: a SQLite MLflow store copied from a template made once per session.
 - `tau2_path`: the bundled real calls (../shared/data/tau2/calls.jsonl.gz).
+- `tiny_base`: a tiny random Llama with SmolLM2's tokenizer (tests/tasks/train/tiny_train.py),
+  built once per session.
 """
 
 from __future__ import annotations
@@ -51,6 +53,16 @@ def tau2_path() -> Path:
     if not path.exists():
         pytest.fail(f"the bundled data is missing: {path} (shared/ must sit beside the repo)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory) -> str:
+    import sys
+
+    sys.path.insert(0, str(REPO / "tests" / "tasks" / "train"))
+    from tiny_train import build_tiny_base
+
+    return build_tiny_base(tmp_path_factory.mktemp("tiny-base"))
 
 
 # --- PostgreSQL ------------------------------------------------------------------------

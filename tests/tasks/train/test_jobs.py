@@ -13,11 +13,6 @@ from slimline.tracking import CLUSTER_TAG
 
 
 @pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory) -> str:
-    return build_tiny_base(tmp_path_factory.mktemp("tiny-base"))
-
-
-@pytest.fixture(scope="module")
 def tinier_base(tmp_path_factory) -> str:
     return build_tiny_base(tmp_path_factory.mktemp("tinier-base"), hidden=32)
 

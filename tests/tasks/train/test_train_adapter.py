@@ -6,15 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from tiny_train import build_tiny_base, toy_examples
+from tiny_train import toy_examples
 
 from slimline.tasks.train.config import TrainConfig
 from slimline.tasks.train.train import TrainJob, train_adapter
-
-
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory) -> str:
-    return build_tiny_base(tmp_path_factory.mktemp("tiny-base"))
 
 
 def _job(base: str, method: str, steps: int) -> TrainJob:
