@@ -26,6 +26,7 @@ import glob
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -57,8 +58,6 @@ def tau2_path() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory) -> str:
-    import sys
-
     sys.path.insert(0, str(REPO / "tests" / "tasks" / "train"))
     from tiny_train import build_tiny_base
 

@@ -168,10 +168,11 @@ def test_a_killed_night_resumes_without_losing_or_doubling_calls(
     config = write_config(tmp_path, tiny_base, max_clusters=0, scrub_batch=8)
     home = tmp_path / "home"
     cmd = [sys.executable, "-m", "slimline", "--config", str(config), "nightly"]
+    cmd += ["--source", str(calls_file)]
     # the session's Prefect server: the killed night's run stays Running there, harmlessly
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
     proc = subprocess.Popen(
-        [*cmd, "--source", str(calls_file)],
+        cmd,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
