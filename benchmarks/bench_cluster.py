@@ -5,7 +5,7 @@ user's message of the same agent followed by the first sentence of a third's, an
 digits of every turn (order ids, amounts, phone numbers) are shifted per copy, so most calls
 bring a text never embedded before (the count is reported); the work store starts empty, so
 no cache hides the work. Timed: the whole
-`cluster_calls` and its phases (read, embed, reduce = exact neighbours + UMAP, cluster =
+`run_cluster` and its phases (read, embed, reduce = exact neighbours + UMAP, cluster =
 HDBSCAN, fit = all of BERTopic, merge, store). The target is < 120 s.
 
     python -m benchmarks cluster
@@ -97,8 +97,8 @@ def main(out_dir: Path) -> dict[str, Any]:
 
     from slimline.config import load_settings
     from slimline.store import WorkStore
-    from slimline.tasks.cluster.run import cluster_calls
     from slimline.tasks.cluster.signature import signature
+    from slimline.tasks.cluster.stage import run_cluster
 
     load_before = os.getloadavg()[0]
     calls = varied_calls(CALLS)
@@ -109,7 +109,7 @@ def main(out_dir: Path) -> dict[str, Any]:
         work = WorkStore(settings.work_store_url)
         work.add_scrubbed([(n, c) for n, c in enumerate(calls, 1)])
         started, cpu_started = time.perf_counter(), _cpu_s()
-        result = cluster_calls(settings, work, track=False)
+        result = run_cluster(settings, work, track=False)
         seconds, cpu = time.perf_counter() - started, _cpu_s() - cpu_started
         agent_of = {c.id: c.agent for c in calls}
         assigned = work.assignments()

@@ -20,16 +20,12 @@ def main(out_dir: Path) -> dict[str, Any]:
     from benchmarks.common import tau2_objects
     from slimline.chat_format import to_plain_messages
     from slimline.models import DEFAULT_BASE_MODEL, load_tokenizer
+    from slimline.prompt import completion_messages, distilled_context, token_counter
+    from slimline.split import split_by_conversation
     from slimline.tasks.collect.formats import from_chat_completion_pair
-    from slimline.tasks.train.config import SelectConfig
-    from slimline.tasks.train.dataset import (
-        build_dataset,
-        completion_messages,
-        distilled_context,
-        split_by_conversation,
-        token_counter,
-    )
-    from slimline.tasks.train.select import select_model
+    from slimline.tasks.select.catalog import select_model
+    from slimline.tasks.select.config import SelectConfig
+    from slimline.tasks.train.dataset import build_dataset
 
     records = [
         from_chat_completion_pair(o, "tau2", f"line {i}") for i, o in enumerate(tau2_objects())

@@ -1,6 +1,6 @@
 """Scrub: calls/s on the bundled tau2 calls against a naive loop, and the quality figures.
 
-- slimline: `scrub_new_calls` over all 1,908 calls in a fresh SLIMLINE_HOME (raw store
+- slimline: `run_scrub` over all 1,908 calls in a fresh SLIMLINE_HOME (raw store
   filled before the clock starts; no cache from an earlier run; MLflow off), as
   `slimline scrub` runs it: each distinct string analysed once, spaCy's `nlp.pipe`
   batches, `scrub.workers` analysis processes.
@@ -39,15 +39,15 @@ def _records() -> list[Any]:
 
 def _ours(records: list[Any], home: Path) -> tuple[Any, list[Any]]:
     from slimline.config import load_settings
-    from slimline.runtime import open_stores
-    from slimline.tasks.scrub.run import scrub_new_calls
+    from slimline.store import open_raw, open_work
+    from slimline.tasks.scrub.stage import run_scrub
 
     settings = load_settings(home=home)
     home.mkdir(parents=True, exist_ok=True)
-    raw, work = open_stores(settings)
+    raw, work = open_raw(settings), open_work(settings)
     for start in range(0, len(records), 500):
         raw.add_calls(records[start : start + 500])
-    result = scrub_new_calls(settings, raw, work, report=False)
+    result = run_scrub(settings, raw, work, report=False)
     by_id = {r.id: r for r in work.iter_scrubbed()}
     raw.close()
     work.close()

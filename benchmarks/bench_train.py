@@ -34,8 +34,9 @@ STEPS = 6
 def _examples(n: int) -> list[dict[str, Any]]:
     """n SFT examples from real tau2 airline calls under SmolLM2's tokenizer."""
     from slimline.models import DEFAULT_BASE_MODEL, load_tokenizer
+    from slimline.prompt import distilled_context
     from slimline.tasks.collect.formats import from_chat_completion_pair
-    from slimline.tasks.train.dataset import build_dataset, distilled_context
+    from slimline.tasks.train.dataset import build_dataset
 
     objs = [o for o in tau2_objects() if o.get("agent") == "tau2-airline"][: n * 3]
     records = [from_chat_completion_pair(o, "tau2", f"airline {i}") for i, o in enumerate(objs)]

@@ -8,9 +8,11 @@ day as the nightly run would have.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from prefect import flow
+
+from slimline.flows.nightly import nightly
+from slimline.tasks.nightly.result import NightlyResult
 
 
 @flow(name="backfill")
@@ -18,11 +20,11 @@ def backfill(
     start: date,
     end: date,
     sources: list[str] | None = None,
+    home: str | None = None,
+    config: str | None = None,
     profile: str | None = None,
-) -> list[Any]:
+) -> list[NightlyResult]:
     """Run the nightly flow for every day from `start` to `end`, both included."""
-    from slimline.flows.nightly import nightly
-
     if end < start:
         raise ValueError(f"backfill: end {end} is before start {start}")
     results = []
@@ -31,6 +33,8 @@ def backfill(
         results.append(
             nightly(
                 sources=sources,
+                home=home,
+                config=config,
                 profile=profile,
                 window_start=window_start,
                 window_end=window_start + timedelta(days=1),

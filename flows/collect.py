@@ -2,8 +2,7 @@
 
     sources -> collect-source (x N, retried) -> collect-counts artifact
 
-Run it with `python -m slimline.flows.collect --source PATH` or from a deployment with the
-parameters below. The nightly flow calls `collect_sources` (tasks/collect/ingest.py) itself.
+Run it with `python -m slimline.flows.collect --source PATH` or from a deployment.
 """
 
 from __future__ import annotations
@@ -14,14 +13,10 @@ from datetime import datetime
 
 from prefect import flow
 
-from slimline.config import load_settings
-from slimline.runtime import configure
-from slimline.tasks.collect.flow_tasks import (
-    collect_source_task,
-    counts_from_state,
-    publish_counts,
-)
-from slimline.tasks.collect.ingest import CollectResult, Window
+from slimline.runtime import flow_settings
+from slimline.tasks.collect.config import Window
+from slimline.tasks.collect.result import CollectResult
+from slimline.tasks.collect.tasks import collect_in_flow
 
 
 @flow(name="collect", log_prints=False)
@@ -35,17 +30,8 @@ def collect(
 ) -> CollectResult:
     """Collect `sources` (default: collect.sources from the config) into the raw store; with
     `window_start` / `window_end`, only the calls of that window (a backfill)."""
-    settings = load_settings(config, home=home, profile=profile)
-    configure(settings)
-    wanted = list(sources or settings.collect.sources)
-    window = Window.between(window_start, window_end)
-    counts = [
-        counts_from_state(source, collect_source_task(settings, source, window, return_state=True))
-        for source in wanted
-    ]
-    result = CollectResult(sources=counts)
-    publish_counts(result)
-    return result
+    settings = flow_settings(home, config, profile)
+    return collect_in_flow(settings, sources, Window.between(window_start, window_end))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", default=None)
     parser.add_argument("--config", default=None)
     args = parser.parse_args(argv)
-    configure(load_settings(args.config, home=args.home))  # Prefect's home before it starts
+    flow_settings(args.home, args.config)  # Prefect's home before it starts
     result = collect(sources=args.source, home=args.home, config=args.config)
     print(result.model_dump_json(indent=2))
     return 1 if result.errors else 0

@@ -7,15 +7,13 @@ A deployment of it triggers on `slimline.adapter.promoted` (tasks/promote/events
 
 from __future__ import annotations
 
-import re
-from typing import Any
+import sys
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact
 
-from slimline.config import load_settings
-from slimline.runtime import configure
-from slimline.tasks.promote.tasks import export_bundle_task, smoke_test_task
+from slimline.runtime import flow_settings
+from slimline.tasks.serve.result import DeployResult
+from slimline.tasks.serve.tasks import deploy_task
 
 
 @flow(name="deploy-adapter")
@@ -24,25 +22,11 @@ def deploy_adapter(
     version: int | None = None,
     home: str | None = None,
     config: str | None = None,
-) -> dict[str, Any]:
+    profile: str | None = None,
+) -> DeployResult:
     """Bundle `model_name` version `version` (None: its champion) and generate once with it."""
-    settings = load_settings(config, home=home)
-    configure(settings)
-    bundle = export_bundle_task(settings, model_name, version)
-    smoke = smoke_test_task(bundle, settings.promote.smoke_max_new_tokens)
-    m = bundle.manifest
-    create_markdown_artifact(
-        key=re.sub(r"[^a-z0-9-]+", "-", f"adapter-{m['slug']}".lower()),
-        markdown=(
-            f"# {m['model']} v{m['version']} deployed\n\n- bundle: `{bundle.path}`\n"
-            f"- base model: `{m['base_model']}`\n- smoke test: {smoke['new_tokens']} tokens "
-            f"in {smoke['seconds']} s\n"
-        ),
-    )
-    return {"path": str(bundle.path), "manifest": m, "smoke_test": smoke}
+    return deploy_task(flow_settings(home, config, profile), model_name, version)
 
 
 if __name__ == "__main__":
-    import sys
-
     deploy_adapter(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else None)

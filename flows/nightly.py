@@ -1,37 +1,34 @@
 """The `nightly` flow: the whole conversion loop once, on what is new.
 
-    collect -> scrub -> cluster -> plan -> train (Ray) -> evaluate -> promote -> report
+    open-night -> collect -> scrub -> cluster -> plan-night
+      -> select -> train (Ray) -> evaluate -> promote   (when a cluster changed)
+      -> report -> close-night
 
-Wiring only: each stage's logic lives in tasks/. A night with no new calls and no cluster to
-retrain skips training, evaluation and promotion and says so; a re-run after a crash resumes
-(see tasks/night.py). One MLflow parent run per night holds every stage's runs.
+Wiring only: each stage is its package's one Prefect task (tasks/<stage>/tasks.py), the same
+the single-stage flows run, so the night publishes the same artifacts; every stage's MLflow
+run nests under the night's run. A night with no new calls and no cluster to retrain skips
+training, evaluation and promotion; a re-run after a crash resumes (tasks/nightly/stage.py).
 """
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 from prefect import flow, get_run_logger
 
-from slimline.config import load_settings
-from slimline.runtime import configure
-from slimline.tasks.collect.flow_tasks import collect_source_task, counts_from_state
-from slimline.tasks.collect.ingest import Window
-from slimline.tasks.night import (
-    NightlyResult,
-    close_night,
-    cluster_new,
-    evaluate_planned,
-    mark_completed,
-    night_figures,
-    night_report,
-    open_night,
-    plan_training,
-    promote_evaluated,
-    scrub_new,
-    train_planned,
-)
+from slimline.runtime import flow_settings
+from slimline.tasks.cluster.tasks import cluster_task
+from slimline.tasks.collect.config import Window
+from slimline.tasks.collect.tasks import collect_in_flow
+from slimline.tasks.evaluate.tasks import evaluate_task
+from slimline.tasks.nightly.result import NightlyResult
+from slimline.tasks.nightly.stage import night_stages
+from slimline.tasks.nightly.tasks import close_night_task, open_night_task, plan_night_task
+from slimline.tasks.promote.tasks import promote_task
+from slimline.tasks.report.tasks import report_task
+from slimline.tasks.scrub.tasks import scrub_task
+from slimline.tasks.select.tasks import select_task
+from slimline.tasks.train.tasks import train_task
 
 
 @flow(name="nightly")
@@ -45,41 +42,32 @@ def nightly(
 ) -> NightlyResult:
     """Run the loop once on what is new in `sources` (default: collect.sources). A backfilled
     night passes `window_start` / `window_end`: it collects only the calls of that window."""
-    started = time.perf_counter()
-    settings = load_settings(config, home=home, profile=profile)
-    configure(settings)
+    settings = flow_settings(home, config, profile)
     logger = get_run_logger()
-    window = Window.between(window_start, window_end)
-    run_id = open_night(settings)
+    night = open_night_task(settings)
+    parent = night.run_id
 
-    collected = [
-        counts_from_state(source, collect_source_task(settings, source, window, return_state=True))
-        for source in (sources or settings.collect.sources)
-    ]
-    scrubbed = scrub_new(settings)
-    clustered = cluster_new(settings)
-    plan = plan_training(settings)
+    collected = collect_in_flow(settings, sources, Window.between(window_start, window_end))
+    scrubbed = scrub_task(settings, parent)
+    clustered = cluster_task(settings, parent)
+    plan = plan_night_task(settings)
+    training = evaluation = promotion = None
     if plan:
-        trained = train_planned(settings, plan, run_id)
-        reports = evaluate_planned(settings, plan, trained)
-        promoted = promote_evaluated(settings, reports)
-        mark_completed(settings, plan, trained, reports)
+        selection = select_task(settings, sorted(plan), parent)
+        training = train_task(settings, selection=selection, plan=plan, parent_run_id=parent)
+        evaluation = evaluate_task(settings, training, plan=plan, parent_run_id=parent)
+        promotion = promote_task(settings, evaluation, parent)
     else:
         logger.info(
             "Nothing to train tonight: no cluster changed since its last night "
             "(or nightly.max_clusters allows none)."
         )
-        trained, reports, promoted = None, [], None
-
-    result = night_figures(
-        collected, scrubbed, clustered, plan, trained, reports, promoted, started
-    )
-    result.mlflow_run_id = run_id
-    result.headline = night_report(settings, run_id, result, reports, trained)
+    stages = night_stages(collected, scrubbed, clustered, plan, training, evaluation, promotion)
+    report = report_task(settings, stages, evaluation, training, parent)
+    result = close_night_task(settings, night, plan, stages, training, evaluation, report)
     if result.nothing_new:
         logger.info("Nothing new tonight: no new calls, no cluster to retrain.")
     logger.info(result.headline)
-    close_night(settings, run_id, result)
     return result
 
 

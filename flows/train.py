@@ -1,15 +1,14 @@
-"""The `train` flow: an adapter per trainable cluster (select -> dataset -> LoRA/DoRA on Ray),
-each logged to MLflow, and a summary artifact. The nightly flow runs the same task with its
-own MLflow run as the parent."""
+"""The `train` flow: select -> an adapter per trainable cluster (LoRA/DoRA on Ray), each
+logged to MLflow, and the `train-summary` artifact."""
 
 from __future__ import annotations
 
 from prefect import flow
 
-from slimline.config import load_settings
-from slimline.runtime import configure
+from slimline.runtime import flow_settings
+from slimline.tasks.select.tasks import select_task
 from slimline.tasks.train.result import TrainResult
-from slimline.tasks.train.tasks import publish_train_summary_task, train_clusters_task
+from slimline.tasks.train.tasks import train_task
 
 
 @flow(name="train")
@@ -18,13 +17,12 @@ def train(
     parent_run_id: str | None = None,
     home: str | None = None,
     config: str | None = None,
+    profile: str | None = None,
 ) -> TrainResult:
     """Train the given clusters (None: every trainable one)."""
-    settings = load_settings(config, home=home)
-    configure(settings)
-    result = train_clusters_task(settings, cluster_ids, parent_run_id)
-    publish_train_summary_task(result)
-    return result
+    settings = flow_settings(home, config, profile)
+    selection = select_task(settings, cluster_ids, parent_run_id)
+    return train_task(settings, cluster_ids, selection, parent_run_id=parent_run_id)
 
 
 if __name__ == "__main__":

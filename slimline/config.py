@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,9 +24,15 @@ from pydantic_settings import (
 from slimline.tasks.cluster.config import ClusterConfig
 from slimline.tasks.collect.config import CollectConfig
 from slimline.tasks.evaluate.config import EvaluateConfig
+from slimline.tasks.nightly.config import NightlyConfig, ScheduleConfig
 from slimline.tasks.promote.config import PromoteConfig
+from slimline.tasks.report.config import ReportConfig
 from slimline.tasks.scrub.config import ScrubConfig
-from slimline.tasks.train.config import SelectConfig, TrainConfig
+from slimline.tasks.select.config import SelectConfig
+from slimline.tasks.serve.config import ServeConfig
+from slimline.tasks.train.config import TrainConfig
+
+MOVED_PROMOTE_KEYS = {"slm_price_per_mtok": "report", "smoke_max_new_tokens": "serve"}
 
 _yaml_data: ContextVar[dict[str, Any] | None] = ContextVar("slimline_yaml_data", default=None)
 
@@ -61,24 +67,6 @@ class TrackingConfig(BaseModel):
     )
 
 
-class ScheduleConfig(BaseModel):
-    """When the nightly deployment runs."""
-
-    cron: str = Field(default="0 2 * * *", description="cron of the nightly deployment")
-    timezone: str = Field(default="UTC", description="timezone of the cron")
-
-
-class NightlyConfig(BaseModel):
-    """What one night may do."""
-
-    max_clusters: int | None = Field(
-        default=None,
-        ge=0,
-        description="train at most this many changed clusters a night, largest first "
-        "(None: every changed cluster); the rest wait for the next night",
-    )
-
-
 class Settings(BaseSettings):
     """Everything slimline can be told, with defaults that run on one laptop."""
 
@@ -99,6 +87,23 @@ class Settings(BaseSettings):
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     promote: PromoteConfig = Field(default_factory=PromoteConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: Any) -> Any:
+        """Keys that moved: `promote.slm_price_per_mtok` to `report.`, and
+        `promote.smoke_max_new_tokens` to `serve.`."""
+        if isinstance(data, dict) and isinstance(data.get("promote"), dict):
+            promote = dict(data["promote"])
+            for key, section in MOVED_PROMOTE_KEYS.items():
+                if key in promote:
+                    moved = dict(data.get(section) or {})
+                    moved.setdefault(key, promote.pop(key))
+                    data = {**data, section: moved}
+            data = {**data, "promote": promote}
+        return data
 
     @classmethod
     def settings_customise_sources(

@@ -83,9 +83,8 @@ def deploy(
         if names and name not in names:
             continue
         entry = str(spec.get("entrypoint", ""))
-        path = entry.rsplit(":", 1)[0]
-        if not (root / path).is_file():
-            result.skipped[name] = f"{path} does not exist yet"
+        if entrypoint_file(entry, root) is None:
+            result.skipped[name] = f"{entry} does not exist yet"
             continue
         keep.append(spec)
         result.deployed.append(f"{entry} -> {name}")
@@ -118,6 +117,22 @@ def deploy(
     if proc.returncode != 0:
         raise DeployError(f"prefect deploy failed (exit {proc.returncode}):\n{result.output}")
     return result
+
+
+def entrypoint_file(entrypoint: str, root: Path) -> Path | None:
+    """The file a deployment's entrypoint names: `path/to/file.py:flow` (relative to
+    `root`) or `package.module.flow` (an installed module); None when there is none."""
+    import importlib.util
+
+    if ".py:" in entrypoint:
+        path = root / entrypoint.rsplit(":", 1)[0]
+        return path if path.is_file() else None
+    module = entrypoint.rsplit(":", 1)[0] if ":" in entrypoint else entrypoint.rsplit(".", 1)[0]
+    try:
+        spec = importlib.util.find_spec(module)
+    except ModuleNotFoundError:
+        return None
+    return Path(spec.origin) if spec is not None and spec.origin else None
 
 
 def ensure_process_pool(name: str, url: str) -> bool:

@@ -1,9 +1,10 @@
 """Wiring at the entry point: SLIMLINE_HOME's folders, Prefect's and MLflow's settings, logs.
 
 `configure(settings)` runs once, before Prefect or MLflow is imported by a command: both read
-their settings from the environment. Embedded defaults: Prefect's ephemeral API with its
-state under $SLIMLINE_HOME/prefect, MLflow on $SLIMLINE_HOME/mlflow.db with artifacts in
-$SLIMLINE_HOME/mlartifacts. A Prefect API URL or an MLflow tracking URI in the config wins.
+their settings from the environment (`flow_settings` does the same from a flow's parameters).
+Embedded defaults: Prefect's ephemeral API with its state under $SLIMLINE_HOME/prefect,
+MLflow on $SLIMLINE_HOME/mlflow.db with artifacts in $SLIMLINE_HOME/mlartifacts. A Prefect
+API URL or an MLflow tracking URI in the config wins.
 """
 
 from __future__ import annotations
@@ -11,12 +12,8 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from slimline.config import Settings
-
-if TYPE_CHECKING:
-    from slimline.store import RawStore, WorkStore
+from slimline.config import Settings, load_settings
 
 log = logging.getLogger("slimline")
 
@@ -54,26 +51,8 @@ def _log_to_file(path: Path) -> None:
     root.addHandler(handler)
 
 
-def open_stores(settings: Settings) -> tuple[RawStore, WorkStore]:
-    """Both stores, migrated to the newest schema."""
-    from slimline.store import RawStore, WorkStore
-
-    return RawStore(settings.raw_store_url), WorkStore(settings.work_store_url)
-
-
-def mlflow_experiment(settings: Settings) -> str:
-    """Make sure the MLflow experiment exists (artifacts under SLIMLINE_HOME when local);
-    returns its id. Sets it as the active experiment."""
-    import mlflow
-
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    name = settings.tracking.experiment
-    exp = mlflow.get_experiment_by_name(name)
-    if exp is None:
-        local = settings.tracking.mlflow_tracking_uri is None
-        location = settings.mlflow_artifacts.as_uri() if local else None
-        exp_id = mlflow.create_experiment(name, artifact_location=location)
-    else:
-        exp_id = exp.experiment_id
-    mlflow.set_experiment(experiment_id=exp_id)
-    return exp_id
+def flow_settings(home: str | None, config: str | None, profile: str | None = None) -> Settings:
+    """The prologue of every flow: its parameters -> the effective settings, wired."""
+    settings = load_settings(config, home=home, profile=profile)
+    configure(settings)
+    return settings

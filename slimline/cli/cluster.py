@@ -32,15 +32,15 @@ def cluster(
     """Group the scrubbed calls into tasks: new calls join known clusters, the rest may form
     new ones (known ids never change)."""
     from slimline.tasks.cluster.embed import EmbeddingModelError
-    from slimline.tasks.cluster.run import ClusterConfigChanged, cluster_calls
+    from slimline.tasks.cluster.stage import ClusterConfigChanged, run_cluster
 
     st = state(ctx)
     settings = st.settings()
-    _, work = st.stores()
+    work = st.work()
     if work.count_scrubbed() == 0:
         fail("no scrubbed calls to cluster: run `slimline collect` and `slimline scrub` first")
     try:
-        result = cluster_calls(settings, work)
+        result = run_cluster(settings, work)
     except (ClusterConfigChanged, EmbeddingModelError) as exc:
         fail(str(exc))
         return
@@ -63,7 +63,7 @@ def clusters(
 
     from slimline.store.schema import UNCLUSTERED
 
-    _, work = state(ctx).stores()
+    work = state(ctx).work()
     rows = work.clusters()
     counts = Counter(work.assignments().values())
     listed = [

@@ -20,7 +20,7 @@ def collect(
 ) -> None:
     """Read new calls from files into the raw store (only what is new since the last run)."""
     from slimline.store import StoreUnavailable
-    from slimline.tasks.collect.ingest import collect_sources
+    from slimline.tasks.collect.stage import run_collect
 
     settings = state(ctx).settings()
     wanted = list(sources or settings.collect.sources)
@@ -29,7 +29,7 @@ def collect(
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
-        result = collect_sources(settings, wanted)
+        result = run_collect(settings, wanted)
     except StoreUnavailable as exc:
         fail(str(exc))
         return
@@ -111,7 +111,7 @@ def quarantine(
     as_json: bool = typer.Option(False, "--json", help="print JSON (with the raw text)"),
 ) -> None:
     """List what collect set aside: source, location, reason (and the raw text)."""
-    raw, _ = state(ctx).stores()
+    raw = state(ctx).raw()
     items = raw.list_quarantined(limit)
     data = {
         "count": raw.count_quarantined(),

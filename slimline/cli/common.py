@@ -35,12 +35,22 @@ class State:
             configure(self._settings)
         return self._settings
 
-    def stores(self) -> tuple[RawStore, WorkStore]:
-        from slimline.runtime import open_stores
-        from slimline.store import StoreUnavailable
+    def raw(self) -> RawStore:
+        """The raw store: for collect's and scrub's commands (and `status`) only."""
+        from slimline.store import StoreUnavailable, open_raw
 
         try:
-            return open_stores(self.settings())
+            return open_raw(self.settings())
+        except StoreUnavailable as exc:
+            fail(str(exc))
+            raise  # unreachable
+
+    def work(self) -> WorkStore:
+        """The work store."""
+        from slimline.store import StoreUnavailable, open_work
+
+        try:
+            return open_work(self.settings())
         except StoreUnavailable as exc:
             fail(str(exc))
             raise  # unreachable

@@ -39,7 +39,7 @@ def status(
     from slimline.tracking import registry_counts
 
     st = state(ctx)
-    raw, work = st.stores()
+    raw, work = st.raw(), st.work()
     registered, champions = registry_counts(st.settings())
     data = {
         "home": str(st.settings().path()),
@@ -62,7 +62,7 @@ def ui(
     ),
 ) -> None:
     """Serve the MLflow UI (on the MLflow store) and a Prefect server, both on 127.0.0.1."""
-    from slimline.runtime import mlflow_experiment
+    from slimline.tracking import mlflow_experiment
 
     settings = state(ctx).settings()
     mlflow_experiment(settings)  # the store exists and has slimline's experiment

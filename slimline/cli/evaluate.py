@@ -13,22 +13,20 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="print a JSON object"),
 ) -> None:
     """Evaluate every cluster's newest trained adapter on its held-out conversations."""
-    from slimline.tasks.evaluate.stage import evaluate_clusters, latest_train_entries, save_reports
+    from slimline.tasks.evaluate.stage import latest_training, run_evaluate
 
     st = state(ctx)
     settings = st.settings()
-    _, work = st.stores()
-    entries = latest_train_entries(settings)
-    if not entries:
+    training = latest_training(settings)
+    if not training.clusters:
         fail("no trained adapters in MLflow: run `slimline train` first")
-    reports = evaluate_clusters(settings, entries, work)
-    save_reports(work, reports)
+    result = run_evaluate(settings, training, work=st.work())
     data = {
-        "evaluated": sum(r.evaluated for r in reports),
-        "skipped": sum(not r.evaluated for r in reports),
-        "clusters": [r.to_dict() for r in reports],
+        "evaluated": len(result.evaluated),
+        "skipped": len(result.clusters) - len(result.evaluated),
+        "clusters": [r.model_dump(mode="json") for r in result.clusters],
     }
-    emit(data, as_json, human="\n".join(r.summary_line() for r in reports))
+    emit(data, as_json, human="\n".join(r.summary_line() for r in result.clusters))
 
 
 def register(app: typer.Typer) -> None:

@@ -41,15 +41,15 @@ def report(
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """What promoted SLMs serve now: share of calls, quality vs the teacher, cost saved."""
-    from slimline.tasks.promote.summary import served_summary, summary_markdown
-    from slimline.tasks.report import headline
+    from slimline.tasks.report.stage import run_report
+    from slimline.tasks.report.summary import summary_markdown
 
     st = state(ctx)
-    summary = served_summary(st.settings(), st.stores()[1])
+    result = run_report(st.settings(), work=st.work(), track=False)
     if as_json:
-        emit({**summary, "headline": headline(summary)}, True)
+        emit({**result.summary, "headline": result.headline}, True)
     else:
-        typer.echo(summary_markdown(summary))
+        typer.echo(summary_markdown(result.summary))
 
 
 def register(app: typer.Typer) -> None:

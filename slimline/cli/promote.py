@@ -13,20 +13,24 @@ def promote(
     as_json: bool = typer.Option(False, "--json", help="print a JSON object"),
 ) -> None:
     """Register each evaluated adapter; make it champion where the gate passes it."""
-    from slimline.tasks.evaluate.stage import load_reports
-    from slimline.tasks.promote.run import promote_clusters
-    from slimline.tasks.promote.summary import log_served_summary, served_summary
+    from slimline.tasks.evaluate.stage import load_evaluation
+    from slimline.tasks.promote.stage import run_promote
+    from slimline.tasks.report.stage import run_report
 
     st = state(ctx)
     settings = st.settings()
-    _, work = st.stores()
-    reports = load_reports(work)
-    if not reports:
+    work = st.work()
+    evaluation = load_evaluation(work)
+    if not evaluation.clusters:
         fail("no evaluation to promote from: run `slimline evaluate` first")
-    result = promote_clusters(settings, reports)
-    summary = served_summary(settings, work)
-    log_served_summary(settings, summary, None)
-    data = {**result.to_dict(), "served": {k: v for k, v in summary.items() if k != "clusters"}}
+    result = run_promote(settings, evaluation)
+    summary = run_report(settings, work=work).summary
+    data = {
+        "promoted": len(result.promoted),
+        "candidates": len(result.promotions),
+        "clusters": [p.model_dump(mode="json") for p in result.promotions],
+        "served": {k: v for k, v in summary.items() if k != "clusters"},
+    }
     lines = [
         f"{p.model} v{p.version}: {'PROMOTED' if p.promoted else 'not promoted'}"
         f" (champion: {'v' + str(p.champion) if p.champion else 'none'})\n  "
@@ -44,7 +48,7 @@ def rollback(
 ) -> None:
     """Move a cluster's champion alias back to the previous champion."""
     from slimline.tasks.promote.registry import RegistryError
-    from slimline.tasks.promote.run import rollback_cluster
+    from slimline.tasks.promote.stage import rollback_cluster
 
     settings = state(ctx).settings()
     try:

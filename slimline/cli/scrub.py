@@ -22,24 +22,25 @@ def scrub(
     """Replace PII and secrets in the calls collected since the last scrub."""
     st = state(ctx)
     settings = st.settings()
-    from slimline.tasks.scrub.run import ScrubError, scrub_new_calls
+    from slimline.tasks.scrub.stage import ScrubError, run_scrub
 
     try:
         if flow:
             from slimline.flows.scrub import scrub as scrub_flow
 
-            summary = scrub_flow(
+            result = scrub_flow(
                 home=str(settings.home),
                 config=str(st.config) if st.config else None,
                 profile=st.profile,
             )
         else:
-            raw, work = st.stores()
+            raw, work = st.raw(), st.work()
             try:
-                summary = scrub_new_calls(settings, raw, work).summary()
+                result = run_scrub(settings, raw, work)
             finally:
                 raw.close()
                 work.close()
+        summary = result.model_dump()
     except (ScrubError, ValueError) as exc:
         fail(str(exc))
         return
@@ -69,8 +70,7 @@ def export_scrubbed(
     clustered."""
     from slimline.tasks.scrub.export import export_scrubbed as write
 
-    raw, work = state(ctx).stores()
-    raw.close()
+    work = state(ctx).work()
     try:
         data = write(work, out)
     except OSError as exc:

@@ -15,16 +15,16 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="print a JSON object"),
 ) -> None:
     """Select a base model, build the dataset and train one adapter per cluster."""
-    from slimline.tasks.train.stage import train_clusters
+    from slimline.tasks.train.stage import run_train
     from slimline.tasks.train.tasks import summary_markdown
 
     st = state(ctx)
     settings = st.settings()
-    _, work = st.stores()
+    work = st.work()
     if not work.count_clusters():
         fail("no clusters in the work store: run `slimline cluster` first")
-    result = train_clusters(settings, cluster or None, work=work)
-    emit(result.to_dict(), as_json, human=summary_markdown(result))
+    result = run_train(settings, cluster or None, work=work)
+    emit(result.model_dump(mode="json"), as_json, human=summary_markdown(result))
     if result.counts()["failed"]:
         raise typer.Exit(1)
 

@@ -80,10 +80,24 @@ class WorkStore:
                 upsert(conn, s.cluster_assignments, {**a, "assigned_at": now()}, key="call_id")
 
     def assignments(self) -> dict[str, int]:
-        """{call_id: cluster_id} for every assigned call."""
+        """{call_id: cluster_id} for every assigned call (UNCLUSTERED for outliers)."""
         with self.engine.connect() as conn:
             c = s.cluster_assignments.c
             return dict(conn.execute(select(c.call_id, c.cluster_id)).all())
+
+    def members(self, *, unclustered: bool = False) -> dict[int, list[str]]:
+        """{cluster_id: its call ids, sorted}; the outliers (UNCLUSTERED) only when asked."""
+        out: dict[int, list[str]] = {}
+        for call_id, cluster_id in self.assignments().items():
+            if unclustered or cluster_id != s.UNCLUSTERED:
+                out.setdefault(int(cluster_id), []).append(call_id)
+        return {cid: sorted(ids) for cid, ids in out.items()}
+
+    def cluster_calls(self, cluster_id: int) -> list[CallRecord]:
+        """The scrubbed calls of one cluster, oldest first."""
+        ids = self.members(unclustered=cluster_id == s.UNCLUSTERED).get(cluster_id, [])
+        records = list(self.iter_scrubbed(ids=ids)) if ids else []
+        return sorted(records, key=lambda r: (r.timestamp, r.id))
 
     # --- runs and state ------------------------------------------------------------------
     def start_run(self, stage: str, run_id: str | None = None) -> str:

@@ -11,15 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slimline.config import Settings
-
-if TYPE_CHECKING:
-    from slimline.tasks.cluster.run import ClusterResult
-
-STAGE_TAG = "slimline.stage"
-PARENT_TAG = "mlflow.parentRunId"
+from slimline.tasks.cluster.result import ClusterResult
+from slimline.tracking import stage_run
 
 
 def bar_chart(rows: list[dict[str, Any]], path: Path) -> Path:
@@ -55,17 +51,9 @@ def log_cluster_run(
     import mlflow
     import pandas as pd
 
-    from slimline.runtime import mlflow_experiment
-
-    nested = mlflow.active_run() is not None
-    if not nested:
-        mlflow_experiment(settings)
-    tags = {STAGE_TAG: "cluster"}
-    if parent_run_id and not nested:
-        tags[PARENT_TAG] = parent_run_id
     cfg = settings.cluster
     rows = result.table()
-    with mlflow.start_run(run_name="cluster", nested=nested, tags=tags) as run:
+    with stage_run(settings, "cluster", parent_run_id) as run:
         mlflow.log_params(
             {
                 "embedding_model": Path(cfg.embedding_model).name,

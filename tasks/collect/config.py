@@ -1,6 +1,12 @@
-"""Collect's settings: where calls come from, what is too much, and the logging proxy."""
+"""Collect's settings (where calls come from, what is too much, the logging proxy) and the
+`Window` of a backfilled night."""
 
-from pydantic import BaseModel, Field
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 
 class CollectConfig(BaseModel):
@@ -48,3 +54,36 @@ class CollectConfig(BaseModel):
         default=10.0,
         description="when the proxy stops, how long it keeps trying to write what is queued",
     )
+
+
+class Window(BaseModel):
+    """Call timestamps from `start` (included) to `end` (excluded), UTC; either end open."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.start and self.end and self.end <= self.start:
+            raise ValueError(f"the window's end {self.end} is not after its start {self.start}")
+        return self
+
+    @classmethod
+    def between(cls, start: datetime | None, end: datetime | None) -> Window | None:
+        """The window a flow's `window_start` / `window_end` ask for; None when neither is
+        given (an ordinary night)."""
+        return cls(start=start, end=end) if start or end else None
+
+    def __contains__(self, when: datetime) -> bool:
+        when = self._utc(when)
+        return (self.start is None or when >= self.start) and (self.end is None or when < self.end)
+
+    def __str__(self) -> str:
+        return f"[{self.start or '...'}, {self.end or '...'})"

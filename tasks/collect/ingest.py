@@ -1,11 +1,11 @@
-"""Collecting file sources into the raw store: incremental, idempotent, nothing lost.
+"""Collecting one source into the raw store: incremental, idempotent, nothing lost.
 
-`collect_sources(settings, sources)` is the stage's one entry point (the CLI, the Prefect
-flow and the nightly flow call it). Per file it resumes where its watermark says, parses
-each line (format detected per line, see formats.py), writes records in batches, and moves
-the watermark in the same transaction as each batch: a crash (even kill -9) repeats at most
-one batch, and the content id makes the repeat a no-op. Every line that cannot become a
-record goes to the quarantine table with its file, line and reason.
+`collect_source(store, source, config)` reads a file, directory or glob. Per file it resumes
+where its watermark says, parses each line (format detected per line, see formats.py),
+writes records in batches, and moves the watermark in the same transaction as each batch: a
+crash (even kill -9) repeats at most one batch, and the content id makes the repeat a no-op.
+Every line that cannot become a record goes to the quarantine table with its file, line and
+reason.
 
 A `Window` (a backfilled night: the calls of one past day) reads each file from its start,
 keeps only the calls whose timestamp falls inside it, and leaves the watermarks alone, so
@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field, computed_field, field_validator, model_validator
-
 from slimline.record import CallRecord
 from slimline.tasks.collect import files
-from slimline.tasks.collect.formats import Parsed, RecordBuilder, parse_object
+from slimline.tasks.collect.config import Window
+from slimline.tasks.collect.formats import Parsed, RecordBuilder
+from slimline.tasks.collect.parse import parse_object
+from slimline.tasks.collect.result import SourceCounts
 
 if TYPE_CHECKING:
-    from slimline.config import Settings
     from slimline.store import RawStore
     from slimline.tasks.collect.config import CollectConfig
 
@@ -39,99 +38,6 @@ try:
     _fast_loads: Any = orjson.loads
 except ImportError:  # pragma: no cover
     _fast_loads = json.loads
-
-
-class SourceCounts(BaseModel):
-    """What one source gave in one run. Counts only: never any record content."""
-
-    source: str
-    files: int = Field(default=0, description="files the source named")
-    unchanged: int = Field(default=0, description="files with nothing new since the last run")
-    lines: int = Field(default=0, description="lines read in this run")
-    new: int = Field(default=0, description="calls stored for the first time")
-    duplicates: int = Field(default=0, description="calls that were already stored")
-    quarantined: int = Field(default=0, description="lines or spans set aside, with a reason")
-    skipped: int = Field(default=0, description="spans that are not LLM calls")
-    pending: int = Field(default=0, description="unfinished last lines left for the next run")
-    outside_window: int = Field(default=0, description="calls outside a backfill's window")
-    error: str | None = Field(default=None, description="why the source could not be read")
-
-
-class Window(BaseModel):
-    """Call timestamps from `start` (included) to `end` (excluded), UTC; either end open."""
-
-    start: datetime | None = None
-    end: datetime | None = None
-
-    @field_validator("start", "end")
-    @classmethod
-    def _utc(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Window:
-        if self.start and self.end and self.end <= self.start:
-            raise ValueError(f"the window's end {self.end} is not after its start {self.start}")
-        return self
-
-    @classmethod
-    def between(cls, start: datetime | None, end: datetime | None) -> Window | None:
-        """The window a flow's `window_start` / `window_end` ask for; None when neither is
-        given (an ordinary night)."""
-        return cls(start=start, end=end) if start or end else None
-
-    def __contains__(self, when: datetime) -> bool:
-        when = self._utc(when)
-        return (self.start is None or when >= self.start) and (self.end is None or when < self.end)
-
-    def __str__(self) -> str:
-        return f"[{self.start or '...'}, {self.end or '...'})"
-
-
-class CollectResult(BaseModel):
-    """Counts per source and in total for one collect run."""
-
-    sources: list[SourceCounts] = Field(default_factory=list)
-
-    @computed_field
-    @property
-    def new(self) -> int:
-        return sum(s.new for s in self.sources)
-
-    @computed_field
-    @property
-    def duplicates(self) -> int:
-        return sum(s.duplicates for s in self.sources)
-
-    @computed_field
-    @property
-    def quarantined(self) -> int:
-        return sum(s.quarantined for s in self.sources)
-
-    @computed_field
-    @property
-    def errors(self) -> int:
-        return sum(1 for s in self.sources if s.error)
-
-
-def collect_sources(
-    settings: Settings, sources: list[str] | None = None, window: Window | None = None
-) -> CollectResult:
-    """Collect every source (default: `settings.collect.sources`) into the raw store; with a
-    `window`, only the calls inside it (see the module docstring)."""
-    from slimline.store import RawStore
-
-    wanted = list(sources or settings.collect.sources)
-    store = RawStore(settings.raw_store_url)
-    try:
-        builder = RecordBuilder(default_agent=settings.collect.default_agent)
-        return CollectResult(
-            sources=[collect_source(store, s, settings.collect, builder, window) for s in wanted]
-        )
-    finally:
-        store.close()
 
 
 def collect_source(

@@ -13,9 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from slimline.tracking import CHALLENGER, CHAMPION, CLUSTER_TAG
+from slimline.tracking import CHALLENGER, CHAMPION, CLUSTER_TAG, PREVIOUS_CHAMPION
 
-PREVIOUS_CHAMPION = "previous-champion"
 HISTORY_TAG = "slimline.champion_history"
 MAX_TAG_VALUE = 4900  # MLflow caps model-version tag values at 5,000 characters
 

@@ -1,4 +1,4 @@
-"""Scrub's Prefect tasks, for flows to wire: the stage itself and its report artifact."""
+"""Scrub's Prefect task: the stage, retried once, and its report artifact (counts only)."""
 
 from __future__ import annotations
 
@@ -9,23 +9,26 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from slimline.config import Settings
-from slimline.tasks.scrub.run import ScrubResult, scrub_new_calls
+from slimline.tasks.scrub.result import ScrubResult
+from slimline.tasks.scrub.stage import run_scrub
 
-REPORT_KEY = "scrub-report"
-
-
-@task(name="scrub-new-calls", cache_policy=NO_CACHE)
-def scrub_new_calls_task(settings: Settings) -> ScrubResult:
-    """Scrub the raw calls stored since the last run (see `scrub_new_calls`)."""
-    return scrub_new_calls(settings)
+ARTIFACT_KEY = "scrub-report"
 
 
-@task(name="scrub-report", cache_policy=NO_CACHE)
+@task(name="scrub", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def scrub_task(settings: Settings, parent_run_id: str | None = None) -> ScrubResult:
+    """Scrub the raw calls stored since the last run (a retry resumes after the last scrubbed
+    batch), then publish the `scrub-report` artifact."""
+    result = run_scrub(settings, parent_run_id=parent_run_id)
+    publish_scrub_report(result)
+    return result
+
+
 def publish_scrub_report(result: ScrubResult) -> str:
     """A Prefect table artifact with the run's counts (never a value from the data)."""
     artifact = create_table_artifact(
         table=report_rows(result),
-        key=REPORT_KEY,
+        key=ARTIFACT_KEY,
         description=(
             f"Scrub run {result.run_id}: {result.scrubbed} calls scrubbed in "
             f"{result.seconds:.1f} s; {result.analysed} strings analysed, "

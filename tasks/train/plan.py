@@ -3,8 +3,8 @@ dataset under each candidate's tokenizer, and the TrainJob(s) that Ray will run.
 
 - The split is by conversation (`train.eval_fraction`, `train.seed`); the TRAIN side is the
   dataset, the held-out side gives `eval_loss` and is what evaluate scores later.
-- The base model is `select_model`'s choice, or `train.base_model` when pinned. With
-  `select.race_top_k` > 1 the k smallest candidates that qualify each train briefly
+- The base model is the select stage's choice (tasks/select; `train.base_model` pins it).
+  With several candidates (`select.race_top_k` > 1) each trains briefly
   (`train.race_steps`) and the one with the lowest held-out loss per completion character
   (comparable across tokenizers) is trained in full.
 """
@@ -17,6 +17,8 @@ from typing import Any
 
 from slimline.config import Settings
 from slimline.record import CallRecord
+from slimline.tasks.select.result import Candidate as SelectedModel
+from slimline.tasks.select.result import ClusterSelection
 from slimline.tasks.train.result import ClusterTraining
 from slimline.tasks.train.train import TrainJob
 
@@ -42,43 +44,20 @@ class ClusterPlan:
         return len(self.candidates) > 1
 
 
-def _selection(settings: Settings, stats: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
-    """({model, source, reasons, ...}, [(id, source, chat template)] of the candidates)."""
-    from slimline.tasks.train.select import SelectionError, entry_for_source, select_model
-
-    pinned = settings.train.base_model
-    try:
-        chosen = select_model(stats, settings.train.max_seq_len, settings)
-    except SelectionError as exc:
-        if not pinned:
-            raise
-        chosen = None
-        info: dict[str, Any] = {"model": None, "source": None, "reasons": [str(exc)]}
-    if chosen is not None:
-        info = chosen.to_dict()
-    if pinned:
-        entry = entry_for_source(pinned, settings)
-        info["selected"] = info.get("model")
-        info["model"] = entry.id if entry else pinned
-        info["source"] = pinned
-        info["reasons"] = [*info["reasons"], f"pinned by train.base_model={pinned}"]
-        return info, [(info["model"], pinned, entry.chat_template if entry else None)]
-    return info, [(c.id, c.source, c.chat_template) for c in chosen.candidates]
-
-
 def _candidate(
     settings: Settings,
     cid: int,
     slug: str,
-    model: tuple[str, str, str | None],
+    model: SelectedModel,
     train_recs: list[CallRecord],
     eval_recs: list[CallRecord],
 ) -> Candidate:
     from slimline.models import load_tokenizer
-    from slimline.tasks.train.dataset import build_dataset, distilled_context
+    from slimline.prompt import distilled_context
+    from slimline.tasks.train.dataset import build_dataset
 
     cfg = settings.train
-    model_id, source, chat_template = model
+    model_id, source, chat_template = model.id, model.source, model.chat_template
     tokenizer = load_tokenizer(source)
     if chat_template and not getattr(tokenizer, "chat_template", None):
         tokenizer.chat_template = chat_template
@@ -112,10 +91,16 @@ def use_candidate(entry: ClusterTraining, cand: Candidate) -> None:
     entry.dataset_stats = cand.dataset_stats
 
 
-def plan_cluster(settings: Settings, row: dict[str, Any], records: list[CallRecord]) -> ClusterPlan:
-    """The cluster's plan; `plan.entry.status` is `skipped` (with the reason) when it has none."""
+def plan_cluster(
+    settings: Settings,
+    row: dict[str, Any],
+    records: list[CallRecord],
+    selection: ClusterSelection,
+) -> ClusterPlan:
+    """The cluster's plan; `plan.entry.status` is `skipped` (with the reason) when it has
+    none, `failed` when no base model fits it (`selection.error`)."""
+    from slimline.split import split_by_conversation
     from slimline.store.schema import UNCLUSTERED
-    from slimline.tasks.train.dataset import split_by_conversation
 
     cfg = settings.train
     cid = int(row["cluster_id"])
@@ -137,10 +122,10 @@ def plan_cluster(settings: Settings, row: dict[str, Any], records: list[CallReco
     if not train_recs:
         entry.status, entry.reason = "skipped", "no conversation left for training"
         return plan
-    stats = {**(row.get("stats") or {}), "calls": len(records), "cluster_id": cid}
-    if row.get("label"):
-        stats["label"] = row["label"]
-    entry.selection, models = _selection(settings, stats)
+    if selection.error:
+        entry.status, entry.reason = "failed", selection.error[:500]
+        return plan
+    entry.selection, models = selection.summary(), list(selection.candidates)
     if not eval_recs:  # nothing to judge a race on: the smallest candidate trains
         models = models[:1]
     for model in models:

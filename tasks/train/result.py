@@ -1,17 +1,17 @@
 """What the train stage returns: a `ClusterTraining` per cluster inside a `TrainResult`.
 
-Plain dataclasses (light to import): the nightly flow, the CLI and the evaluate stage read
-them; `to_dict()` is the `slimline train --json` output.
+The nightly flow, the CLI and the evaluate stage read them; `slimline train --json` prints
+`model_dump()`.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, Field
 
-@dataclass
-class ClusterTraining:
+
+class ClusterTraining(BaseModel):
     """One cluster's outcome: `status` is trained, skipped or failed (`reason` says why)."""
 
     cluster_id: int
@@ -24,8 +24,8 @@ class ClusterTraining:
     adapter_uri: str | None = None
     context_hash: str | None = None
     dataset_digest: str | None = None
-    train_conversation_ids: list[str] = field(default_factory=list)
-    eval_conversation_ids: list[str] = field(default_factory=list)
+    train_conversation_ids: list[str] = Field(default_factory=list)
+    eval_conversation_ids: list[str] = Field(default_factory=list)
     calls: int = 0
     examples: int = 0
     first_loss: float | None = None
@@ -33,17 +33,16 @@ class ClusterTraining:
     eval_loss: float | None = None
     eval_loss_before: float | None = None  # the base model's held-out loss
     seconds: float = 0.0
-    selection: dict[str, Any] = field(default_factory=dict)
-    race: list[dict[str, Any]] = field(default_factory=list)  # candidates raced, with scores
-    dataset_stats: dict[str, float] = field(default_factory=dict)
+    selection: dict[str, Any] = Field(default_factory=dict)
+    race: list[dict[str, Any]] = Field(default_factory=list)  # candidates raced, with scores
+    dataset_stats: dict[str, float] = Field(default_factory=dict)
     device: str | None = None
 
 
-@dataclass
-class TrainResult:
+class TrainResult(BaseModel):
     """What the train stage did, cluster by cluster."""
 
-    clusters: list[ClusterTraining] = field(default_factory=list)
+    clusters: list[ClusterTraining] = Field(default_factory=list)
     parent_run_id: str | None = None
     seconds: float = 0.0
     placement: str = ""
@@ -57,6 +56,3 @@ class TrainResult:
 
     def counts(self) -> dict[str, int]:
         return {s: len(self.by_status(s)) for s in ("trained", "skipped", "failed")}
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)

@@ -1,9 +1,10 @@
 """The train stage over the clusters: plan, train on Ray, log to MLflow, report.
 
-`train_clusters(settings, cluster_ids=None, parent_run_id=None)` is what the nightly flow,
-the `train` flow and `slimline train` call. For each trainable cluster (at least
-`train.min_cluster_calls` calls, not UNCLUSTERED) it
-1. plans: the conversation split, the base model, the dataset on the TRAIN side (plan.py);
+`run_train(settings, cluster_ids=None, selection=None, parent_run_id=None)` is what the
+nightly flow, the `train` flow and `slimline train` call (the flows through `train_task`).
+For each trainable cluster (at least `train.min_cluster_calls` calls, not UNCLUSTERED) it
+1. plans: the conversation split, the base model the select stage chose (selected here when
+   no `selection` is given), the dataset on the TRAIN side (plan.py);
 2. races the candidates briefly when `select.race_top_k` > 1 and keeps the best;
 3. trains one adapter per cluster as a Ray job, all clusters at once (jobs.py);
 4. logs a run per cluster in MLflow nested under `parent_run_id`, or under a run of its own
@@ -22,46 +23,48 @@ import time
 from pathlib import Path
 from typing import Any
 
+from slimline.adapters import adapter_uri
 from slimline.config import Settings
-from slimline.record import CallRecord
+from slimline.store import WorkStore, open_work
+from slimline.tasks.select.result import SelectResult
 from slimline.tasks.train.result import ClusterTraining, TrainResult
-
-__all__ = ["ClusterTraining", "TrainResult", "calls_by_cluster", "train_clusters"]
+from slimline.tracking import mlflow_experiment
 
 log = logging.getLogger(__name__)
 
 
-def calls_by_cluster(work: Any) -> dict[int, list[CallRecord]]:
-    """{cluster_id: its scrubbed calls} from the work store's assignments."""
-    members: dict[int, list[str]] = {}
-    for call_id, cluster_id in work.assignments().items():
-        members.setdefault(int(cluster_id), []).append(call_id)
-    return {
-        cid: sorted(work.iter_scrubbed(ids=ids), key=lambda r: (r.timestamp, r.id))
-        for cid, ids in members.items()
-    }
-
-
 def _plans(
-    settings: Settings, work: Any, cluster_ids: list[int] | None, result: TrainResult
+    settings: Settings,
+    work: WorkStore,
+    cluster_ids: list[int] | None,
+    selection: SelectResult,
+    result: TrainResult,
 ) -> dict[int, Any]:
     """Plan every wanted cluster; entries of the untrainable ones go straight to `result`."""
+    from slimline.tasks.select.stage import select_for_cluster
     from slimline.tasks.train.plan import plan_cluster
 
     rows = {int(r["cluster_id"]): r for r in work.clusters()}
-    members = calls_by_cluster(work)
+    members = work.members(unclustered=True)
     wanted = sorted(rows) if cluster_ids is None else [int(c) for c in cluster_ids]
     plans = {}
     for cid in wanted:
         row = rows.get(cid, {"cluster_id": cid, "slug": f"cluster-{cid}"})
+        slug = str(row.get("slug") or f"cluster-{cid}")
         if cid not in rows and cid not in members:
-            result.clusters.append(ClusterTraining(cid, row["slug"], "skipped", "no such cluster"))
+            result.clusters.append(
+                ClusterTraining(
+                    cluster_id=cid, slug=slug, status="skipped", reason="no such cluster"
+                )
+            )
             continue
+        records = work.cluster_calls(cid)
+        chosen = selection.for_cluster(cid) or select_for_cluster(settings, row, len(records))
         try:
-            plan = plan_cluster(settings, row, members.get(cid, []))
+            plan = plan_cluster(settings, row, records, chosen)
         except Exception as exc:  # one cluster's bad data must not stop the others
             log.exception("cluster %s: planning its training failed", cid)
-            entry = ClusterTraining(cid, str(row.get("slug") or f"cluster-{cid}"), "failed")
+            entry = ClusterTraining(cluster_id=cid, slug=slug, status="failed")
             entry.reason = f"{type(exc).__name__}: {exc}"[:500]
             result.clusters.append(entry)
             continue
@@ -103,21 +106,22 @@ def _finish(entry: ClusterTraining, result: Any, error: str | None) -> None:
     entry.device = f"{result.device} x{result.workers} ({result.precision})"
 
 
-def train_clusters(
+def run_train(
     settings: Settings,
     cluster_ids: list[int] | None = None,
+    selection: SelectResult | None = None,
     parent_run_id: str | None = None,
-    work: Any = None,
+    work: WorkStore | None = None,
 ) -> TrainResult:
-    """Train an adapter per trainable cluster (all clusters when `cluster_ids` is None)."""
-    from slimline.runtime import mlflow_experiment, open_stores
+    """Train an adapter per trainable cluster (all clusters when `cluster_ids` is None) on
+    the base models of `selection` (chosen here for the clusters it does not cover)."""
     from slimline.tasks.train import jobs, tracking
     from slimline.tasks.train.train import unpack_folder
 
     started = time.perf_counter()
-    work = work if work is not None else open_stores(settings)[1]
+    work = work if work is not None else open_work(settings)
     result = TrainResult()
-    plans = _plans(settings, work, cluster_ids, result)
+    plans = _plans(settings, work, cluster_ids, selection or SelectResult(), result)
     experiment_id = mlflow_experiment(settings)
     own_parent = parent_run_id is None
     if own_parent:
@@ -136,7 +140,7 @@ def train_clusters(
                 settings, experiment_id, parent_run_id, entry, job, outcome, folder
             )
             if outcome is not None:
-                entry.adapter_uri = f"runs:/{entry.run_id}/{tracking.ADAPTER_ARTIFACT}"
+                entry.adapter_uri = adapter_uri(entry.run_id)
         except Exception as exc:  # a trained adapter that did not reach MLflow is a failure
             log.exception("cluster %s: logging to MLflow failed", job.cluster_id)
             entry.status, entry.reason = "failed", f"MLflow logging failed: {exc}"[:500]

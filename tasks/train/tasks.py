@@ -1,22 +1,37 @@
-"""Prefect task wrappers of the train stage (the logic lives in stage.py, jobs.py, train.py)."""
+"""Train's Prefect task: an adapter per cluster on Ray, logged to MLflow, and the
+`train-summary` artifact. In the nightly flow it is given the night's retraining plan and
+cached on it (slimline/caching.py), so a re-run of a crashed night does not train again."""
 
 from __future__ import annotations
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
+from slimline.caching import plan_cache_key
 from slimline.config import Settings
+from slimline.tasks.select.result import SelectResult
 from slimline.tasks.train.result import TrainResult
+from slimline.tasks.train.stage import run_train
+
+ARTIFACT_KEY = "train-summary"
 
 
-@task(name="train-clusters", cache_policy=NO_CACHE)
-def train_clusters_task(
-    settings: Settings, cluster_ids: list[int] | None = None, parent_run_id: str | None = None
+def _train(
+    settings: Settings,
+    cluster_ids: list[int] | None = None,
+    selection: SelectResult | None = None,
+    plan: dict[int, str] | None = None,
+    parent_run_id: str | None = None,
 ) -> TrainResult:
-    """An adapter per trainable cluster, trained on Ray and logged to MLflow."""
-    from slimline.tasks.train.stage import train_clusters
+    """Train the clusters (`plan`'s when given, else `cluster_ids`, else every one)."""
+    wanted = sorted(plan) if plan else cluster_ids
+    result = run_train(settings, wanted, selection, parent_run_id)
+    publish_train_summary(result)
+    return result
 
-    return train_clusters(settings, cluster_ids, parent_run_id)
+
+train_task = task(name="train", cache_key_fn=plan_cache_key("train", _train), persist_result=True)(
+    _train
+)
 
 
 def summary_markdown(result: TrainResult) -> str:
@@ -42,9 +57,8 @@ def summary_markdown(result: TrainResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-@task(name="publish-train-summary", cache_policy=NO_CACHE)
-def publish_train_summary_task(result: TrainResult) -> str:
-    """The summary as a Prefect markdown artifact (key `train-summary`); returns its id."""
+def publish_train_summary(result: TrainResult) -> str:
+    """The summary as a Prefect markdown artifact; returns its id."""
     from prefect.artifacts import create_markdown_artifact
 
-    return str(create_markdown_artifact(key="train-summary", markdown=summary_markdown(result)))
+    return str(create_markdown_artifact(key=ARTIFACT_KEY, markdown=summary_markdown(result)))

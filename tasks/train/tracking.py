@@ -22,17 +22,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from slimline.tracking import CLUSTER_TAG
-
-STAGE_TAG = "slimline.stage"
-PARENT_TAG = "mlflow.parentRunId"
-ADAPTER_ARTIFACT = "adapter"
-
-
-def _client(settings: Any) -> Any:
-    from mlflow import MlflowClient
-
-    return MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
+from slimline.tracking import (
+    ADAPTER_ARTIFACT,
+    BASE_MODEL_TAG,
+    CLUSTER_TAG,
+    CONTEXT_HASH_TAG,
+    DATASET_DIGEST_TAG,
+    KIND_TAG,
+    PARENT_TAG,
+    SLUG_TAG,
+    STAGE_TAG,
+)
+from slimline.tracking import client as _client
 
 
 def start_parent_run(settings: Any, experiment_id: str, clusters: int) -> str:
@@ -41,7 +42,7 @@ def start_parent_run(settings: Any, experiment_id: str, clusters: int) -> str:
     run = client.create_run(
         experiment_id,
         run_name=f"train-{time.strftime('%Y%m%d-%H%M%S')}",
-        tags={STAGE_TAG: "train", "slimline.kind": "train-stage"},
+        tags={STAGE_TAG: "train", KIND_TAG: "train-stage"},
     )
     client.log_param(run.info.run_id, "clusters_requested", clusters)
     return run.info.run_id
@@ -121,7 +122,7 @@ def _log_dataset(client: Any, run_id: str, entry: Any, examples: list[dict[str, 
     )
     tags = [
         InputTag("mlflow.data.context", "training"),
-        InputTag("slimline.dataset_digest", entry.dataset_digest or ""),
+        InputTag(DATASET_DIGEST_TAG, entry.dataset_digest or ""),
     ]
     client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags)])
 
@@ -142,10 +143,10 @@ def log_cluster_run(
     tags = {
         STAGE_TAG: "train",
         CLUSTER_TAG: str(entry.cluster_id),
-        "slimline.slug": entry.slug,
-        "slimline.base_model": entry.base_model or "",
-        "slimline.context_hash": entry.context_hash or "",
-        "slimline.dataset_digest": entry.dataset_digest or "",
+        SLUG_TAG: entry.slug,
+        BASE_MODEL_TAG: entry.base_model or "",
+        CONTEXT_HASH_TAG: entry.context_hash or "",
+        DATASET_DIGEST_TAG: entry.dataset_digest or "",
         PARENT_TAG: parent_run_id,
     }
     start = result.started_ms if result is not None else int(time.time() * 1000)

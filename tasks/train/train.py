@@ -26,11 +26,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slimline.prompt import CONTEXT_FILE
 from slimline.tasks.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
-CONTEXT_FILE = "distilled_context.json"
 # progress(cluster_id, step, total_steps, loss): called after every optimizer step
 Progress = Callable[[int, int, int, float | None], None]
 
@@ -207,7 +207,8 @@ def sft_config(cfg: TrainConfig, out_dir: Path, device: str, precision: str, bar
 
 
 def write_context(folder: Path, context: dict[str, Any], base_model: str) -> Path:
-    """`distilled_context.json` beside the adapter: the context it learnt and its base model."""
+    """The context the adapter learnt (`DistilledContext.to_dict()`) and its base model,
+    beside the adapter."""
     path = folder / CONTEXT_FILE
     path.write_text(json.dumps({**context, "base_model": base_model}, ensure_ascii=False, indent=1))
     return path

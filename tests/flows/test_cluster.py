@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tasks" / "cluster"))
-import tau2_store
+from testkit import tau2_store
 
 
 @pytest.mark.slow

@@ -2,32 +2,15 @@
 `deploy-adapter` flow it runs exports the champion as a serving bundle that generates."""
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from testkit.tiny_adapters import CLUSTER_ID, GOOD, SLUG, log_train_run
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tasks" / "evaluate"))
-
-import tiny_adapters as fixtures
-from tiny_adapters import CLUSTER_ID, SLUG, log_train_run
-
-from slimline.runtime import open_stores
-from slimline.tasks.evaluate.report import EvalReport
-from slimline.tasks.evaluate.stage import save_reports
-
-tiny_base, tiny_adapters = fixtures.tiny_base, fixtures.tiny_adapters  # session fixtures
-
-GOOD = {
-    "n_tool_calls": 20.0,
-    "response_type_accuracy": 0.97,
-    "name_accuracy": 0.96,
-    "name_args_accuracy": 0.95,
-    "arg_f1": 0.95,
-    "valid_tool_call_rate": 1.0,
-    "text_similarity": 0.81,
-}
+from slimline.store import open_work
+from slimline.tasks.evaluate.result import EvalReport, EvaluateResult
+from slimline.tasks.evaluate.stage import save_evaluation
 
 
 def read_artifact(key):
@@ -80,11 +63,12 @@ def test_promotion_triggers_deploy_adapter(
         n_examples=30,
         metrics={"challenger": GOOD},
     )
-    save_reports(open_stores(settings)[1], [report])
+    save_evaluation(open_work(settings), EvaluateResult(clusters=[report]))
     outcome = promote(home=str(settings.home))  # the promote flow: gate, aliases, event
-    promotion = outcome["clusters"][0]
+    promotion = outcome.promotions[0].model_dump()
     assert promotion["promoted"] and promotion["event_id"]
-    assert read_artifact("slimline-served") is not None
+    assert read_artifact("promotion") is not None  # the gate's decisions
+    assert read_artifact("slimline-report") is not None  # what the champions now serve
 
     runs = flow_runs_of(deployment_id)
     assert len(runs) == 1, "the promotion event did not trigger the deployment"
@@ -92,7 +76,7 @@ def test_promotion_triggers_deploy_adapter(
     assert params["model_name"] == SLUG and int(params["version"]) == promotion["version"]
 
     # what the triggered run does, run here with the parameters the trigger gave it
-    result = deploy_adapter(**params)
+    result = deploy_adapter(**params).model_dump()
     bundle = Path(result["path"])
     assert bundle == settings.adapters_dir / SLUG / f"v{promotion['version']}"
     assert (bundle / "adapter_config.json").is_file()

@@ -70,6 +70,18 @@ def write_config(
     return path
 
 
+def flow_run_artifact_keys(flow_run_id) -> set[str]:
+    """The keys of the artifacts a flow run published (through its task runs)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    return {a.key for a in found if a.key}
+
+
 def lines(path: Path) -> int:
     return sum(1 for _ in path.open())
 
@@ -81,11 +93,12 @@ def test_a_night_then_a_quiet_night(tmp_path, calls_file, tiny_base, prefect_api
 
     from slimline.config import load_settings
     from slimline.flows.nightly import nightly
-    from slimline.runtime import open_stores
+    from slimline.store import open_raw, open_work
 
     config = write_config(tmp_path, tiny_base)
     started = time.perf_counter()
-    first = nightly(sources=[str(calls_file)], config=str(config))
+    state = nightly(sources=[str(calls_file)], config=str(config), return_state=True)
+    first = state.result()
     first_s = time.perf_counter() - started
 
     n = lines(calls_file)
@@ -111,8 +124,31 @@ def test_a_night_then_a_quiet_night(tmp_path, calls_file, tiny_base, prefect_api
         assert {"base.response_type_accuracy", "challenger.response_type_accuracy"} <= set(
             run.data.metrics
         )
-    report = [a.path for a in client.list_artifacts(first.mlflow_run_id, "report")]
+    # every stage's MLflow run is under the night's run: none of tonight's stands beside it
+    stages = {r.data.tags.get("slimline.stage") for r in children}
+    assert {"scrub", "cluster", "train", "report"} <= stages
+    tonight = client.search_runs(
+        [night.info.experiment_id],
+        filter_string=f"attributes.start_time >= {night.info.start_time}",
+    )
+    loose = [r for r in tonight if r.info.run_id != night.info.run_id]
+    assert all(r.data.tags.get("mlflow.parentRunId") == night.info.run_id for r in loose)
+    (report_run,) = [r for r in children if r.data.tags.get("slimline.stage") == "report"]
+    report = [a.path for a in client.list_artifacts(report_run.info.run_id, "report")]
     assert {"report/report.md", "report/clusters.png", "report/losses.png"} <= set(report)
+    assert "served.served_share_calls" in night.data.metrics  # nights compare in the table
+    # the night publishes every stage's Prefect artifact, as the single-stage flows do
+    assert {
+        "collect-counts",
+        "scrub-report",
+        "clusters",
+        "selection",
+        "train-summary",
+        "evaluation",
+        "promotion",
+        "slimline-report",
+        "slimline-clusters",
+    } <= flow_run_artifact_keys(state.state_details.flow_run_id)
 
     started = time.perf_counter()
     second = nightly(sources=[str(calls_file)], config=str(config))
@@ -122,7 +158,7 @@ def test_a_night_then_a_quiet_night(tmp_path, calls_file, tiny_base, prefect_api
     assert second.stages["train"] == {"planned": 0}
     assert second_s < first_s / 3, (first_s, second_s)
 
-    raw, work = open_stores(settings)
+    raw, work = open_raw(settings), open_work(settings)
     assert raw.count_calls() == n and work.count_scrubbed() == n
 
     # no canary left the raw store: not the work store, MLflow (runs, datasets, adapters,

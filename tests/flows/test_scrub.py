@@ -22,17 +22,17 @@ def test_scrub_flow_reports_and_leaks_nothing(prefect_api, settings, mlflow_uri,
 
     from slimline.cli import app
     from slimline.flows.scrub import scrub
-    from slimline.tasks.collect.ingest import collect_sources
+    from slimline.tasks.collect.stage import run_collect
 
     with gzip.open(tau2_path, "rt") as f:
         lines = [json.loads(next(f)) for _ in range(3)]
     source = settings.path("incoming", "calls.jsonl")
     source.parent.mkdir(parents=True)
     source.write_text("".join(json.dumps(plant(line)) + "\n" for line in lines))
-    assert collect_sources(settings, [str(source)]).new == 3
+    assert run_collect(settings, [str(source)]).new == 3
     source.unlink()  # the raw input is not part of what must stay clean
 
-    summary = scrub(home=str(settings.home))
+    summary = scrub(home=str(settings.home)).model_dump()
     assert summary["scrubbed"] == 3
     assert summary["entities"]["EMAIL_ADDRESS"] >= 2 and summary["entities"]["API_KEY"] >= 1
     table = Artifact.get("scrub-report").data

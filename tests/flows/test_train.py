@@ -3,13 +3,8 @@ summary artifact of figures only (no call content)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tasks" / "train"))
-from tiny_train import store_clusters, tau2_records
+from testkit.tiny_train import store_clusters, tau2_records
 
 
 @pytest.mark.slow
@@ -20,10 +15,10 @@ def test_the_train_flow_runs_the_stage_and_publishes_a_summary(
     from prefect.artifacts import Artifact
 
     from slimline.flows.train import train
-    from slimline.runtime import open_stores
+    from slimline.store import open_work
 
     records = tau2_records(tau2_path, "tau2-airline", 1)[:3]
-    store_clusters(open_stores(settings)[1], {7: ("airline-small", records)})
+    store_clusters(open_work(settings), {7: ("airline-small", records)})
 
     result = train(home=str(settings.home))
 

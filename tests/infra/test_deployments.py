@@ -30,10 +30,12 @@ def _by_entrypoint(deployments: list[dict], suffix: str) -> dict:
 
 def _flow_params(entrypoint: str) -> list[str] | None:
     """The parameter names of the @flow function an entrypoint names (None: no file yet)."""
-    path, name = entrypoint.rsplit(":", 1)
-    if not (REPO / path).is_file():
+    from slimline.deploy import entrypoint_file
+
+    path, name = entrypoint_file(entrypoint, REPO), entrypoint.rsplit(".", 1)[-1]
+    if path is None:
         return None
-    tree = ast.parse((REPO / path).read_text())
+    tree = ast.parse(path.read_text())
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == name:
             decorators = [ast.unparse(d) for d in node.decorator_list]
@@ -50,8 +52,19 @@ def test_every_deployment_runs_in_the_process_pool(deployments):
     assert len(names) == len(deployments)
     stages = {d["entrypoint"] for d in deployments if d["name"] == "manual"}
     assert stages == {
-        f"flows/{s}.py:{s}" for s in ("collect", "scrub", "cluster", "train", "evaluate", "promote")
+        f"slimline.flows.{s}.{s}"
+        for s in ("collect", "scrub", "cluster", "select", "train", "evaluate", "promote", "report")
     }
+
+
+def test_every_flow_has_a_deployment_and_the_same_settings_parameters(deployments):
+    """One name per flow (its installed module), and every flow takes home/config/profile."""
+    flows = sorted(p.stem for p in (REPO / "flows").glob("*.py") if p.stem != "__init__")
+    entry = {d["entrypoint"].rsplit(".", 2)[-2]: d["entrypoint"] for d in deployments}
+    assert sorted(entry) == flows
+    for name in flows:
+        assert entry[name].startswith(f"slimline.flows.{name}.")
+        assert {"home", "config", "profile"} <= set(_flow_params(entry[name])), name
 
 
 def test_entrypoints_name_flows_with_the_parameters_they_are_given(deployments):
@@ -71,7 +84,7 @@ def test_nightly_schedule_comes_from_the_config(deployments, monkeypatch):
     monkeypatch.setenv("SLIMLINE_SCHEDULE__CRON", "30 3 * * 1-5")
     monkeypatch.setenv("SLIMLINE_SCHEDULE__TIMEZONE", "Europe/Berlin")
     settings = load_settings()
-    (schedule,) = _by_entrypoint(deployments, "flows/nightly.py:nightly")["schedules"]
+    (schedule,) = _by_entrypoint(deployments, "flows.nightly.nightly")["schedules"]
     # `slimline deploy` exports the config's values under these names for Prefect's templating
     monkeypatch.setenv("SLIMLINE_SCHEDULE__CRON", settings.schedule.cron)
     rendered = apply_values(schedule, {}, remove_notset=False)
@@ -84,7 +97,7 @@ def test_promotion_trigger_renders_deploy_adapter_parameters(deployments):
 
     from slimline.tasks.promote.events import PROMOTED_EVENT, promoted_resource, promoted_trigger
 
-    spec = _by_entrypoint(deployments, "flows/deploy_adapter.py:deploy_adapter")
+    spec = _by_entrypoint(deployments, "flows.deploy_adapter.deploy_adapter")
     (raw,) = spec["triggers"]
     trigger = DeploymentEventTrigger.model_validate(raw)
     assert trigger.expect == {PROMOTED_EVENT}

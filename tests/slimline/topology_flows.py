@@ -12,11 +12,13 @@ def _log_run(run_name: str, params: dict[str, str]) -> dict[str, str]:
     import mlflow
 
     from slimline.config import load_settings
-    from slimline.runtime import configure, mlflow_experiment, open_stores
+    from slimline.runtime import configure
+    from slimline.store import open_work
+    from slimline.tracking import mlflow_experiment
 
     settings = load_settings()
     configure(settings)
-    _, work = open_stores(settings)  # the PostgreSQL work store, migrated
+    work = open_work(settings)  # the PostgreSQL work store, migrated
     work.set_state("topology-probe", {"last": run_name})
     mlflow_experiment(settings)
     with mlflow.start_run(run_name=run_name) as run:

@@ -1,17 +1,13 @@
-"""Cluster fixtures, built once per session and chained (tau2_store.py): records -> encoder
--> a work store with all 1,908 tau2 calls and their embeddings cached, copied into each
-test's SLIMLINE_HOME."""
+"""Cluster fixtures, built once per session and chained (tests/testkit/tau2_store.py):
+records -> encoder -> a work store with all 1,908 tau2 calls and their embeddings cached,
+copied into each test's SLIMLINE_HOME."""
 
 from __future__ import annotations
 
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import tau2_store
+from testkit import tau2_store
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ def test_ids_survive_a_second_night(settings, tau2_work, tau2_records, embedder)
     from slimline.store.schema import UNCLUSTERED
     from slimline.tasks.cluster import model as topic_model
     from slimline.tasks.cluster.read import iter_calls
-    from slimline.tasks.cluster.run import STATE_KEY, cluster_calls
+    from slimline.tasks.cluster.stage import STATE_KEY, run_cluster
 
     ordered = sorted(tau2_records, key=lambda r: (r.timestamp, r.id))
     first, second = ordered[: len(ordered) // 2], ordered[len(ordered) // 2 :]
@@ -29,7 +29,7 @@ def test_ids_survive_a_second_night(settings, tau2_work, tau2_records, embedder)
             delete(s.scrubbed_calls).where(s.scrubbed_calls.c.id.in_([r.id for r in second]))
         )
 
-    one = cluster_calls(settings, tau2_work, track=False, embedder=embedder)
+    one = run_cluster(settings, tau2_work, track=False, embedder=embedder)
     night_one = tau2_work.assignments()
     rows_one = {r["cluster_id"]: r for r in tau2_work.clusters()}
     assert one.new_clusters >= 2 and one.model_version == 1 and one.fitted
@@ -37,7 +37,7 @@ def test_ids_survive_a_second_night(settings, tau2_work, tau2_records, embedder)
     state_one = tau2_work.get_state(STATE_KEY)
 
     tau2_work.add_scrubbed([(len(first) + n, r) for n, r in enumerate(second, 1)])
-    two = cluster_calls(settings, tau2_work, track=False, embedder=embedder)
+    two = run_cluster(settings, tau2_work, track=False, embedder=embedder)
     night_two = tau2_work.assignments()
 
     clustered_one = [c for c, cid in night_one.items() if cid != UNCLUSTERED]
@@ -82,7 +82,7 @@ def test_ids_survive_a_second_night(settings, tau2_work, tau2_records, embedder)
 
     # a third night with nothing new: nothing fitted, no call moved, the unclustered ones
     # included (night two already offered them to its model), so nothing is retrained
-    three = cluster_calls(settings, tau2_work, track=False, embedder=embedder)
+    three = run_cluster(settings, tau2_work, track=False, embedder=embedder)
     assert not three.fitted and three.new_clusters == 0 and three.assigned == 0
     assert three.model_version == two.model_version
     assert tau2_work.assignments() == night_two

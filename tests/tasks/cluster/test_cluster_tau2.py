@@ -32,7 +32,6 @@ def test_tau2_clusters_follow_the_agents(settings, tau2_work, tau2_records, mlfl
 
     from slimline.cli import app
     from slimline.store.schema import UNCLUSTERED
-    from slimline.tasks.cluster.run import calls_by_cluster
 
     home = str(settings.path())
     out = CliRunner().invoke(app, ["--home", home, "cluster", "--json"])
@@ -67,10 +66,10 @@ def test_tau2_clusters_follow_the_agents(settings, tau2_work, tau2_records, mlfl
     total_share = sum(c["stats"]["share_calls"] for c in clusters)
     assert total_share == pytest.approx(1 - result["unclustered"] / len(ids), abs=1e-3)
 
-    # the store holds what the CLI said, and the train stage's helper skips outliers
+    # the store holds what the CLI said, and the clusters' members leave the outliers out
     rows = {r["cluster_id"]: r for r in tau2_work.clusters()}
     assert set(rows) == {c["cluster_id"] for c in clusters}
-    members = calls_by_cluster(tau2_work)
+    members = tau2_work.members()
     assert UNCLUSTERED not in members
     assert sum(len(v) for v in members.values()) == len(ids) - result["unclustered"]
 

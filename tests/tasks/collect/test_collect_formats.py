@@ -11,8 +11,8 @@ from slimline.tasks.collect.formats import (
     RecordBuilder,
     from_chat_completion_pair,
     from_finetune_chat,
-    parse_object,
 )
+from slimline.tasks.collect.parse import parse_object
 
 CHAT = {
     "messages": [

@@ -12,7 +12,8 @@ from collect_otlp_data import current_span, export, old_events_span, span
 
 from slimline.store import RawStore
 from slimline.tasks.collect.formats import from_chat_completion_pair
-from slimline.tasks.collect.ingest import collect_source, collect_sources
+from slimline.tasks.collect.ingest import collect_source
+from slimline.tasks.collect.stage import run_collect
 
 CHAT_LINE = json.dumps(
     {
@@ -158,7 +159,7 @@ def test_directories_globs_and_missing_sources(settings, tmp_path, tau2_sample):
         json.dumps(export(current_span(), old_events_span()), indent=2)
     )
     write_lines(tmp_path / "other.jsonl", [CHAT_LINE])
-    result = collect_sources(
+    result = run_collect(
         settings, [str(tmp_path / "logs"), str(tmp_path / "*.jsonl"), str(tmp_path / "nope.jsonl")]
     )
     folder, pattern, missing = result.sources
@@ -168,13 +169,13 @@ def test_directories_globs_and_missing_sources(settings, tmp_path, tau2_sample):
         missing.error == f"source {tmp_path / 'nope.jsonl'}: no such file, directory or glob match"
     )
     assert (result.new, result.errors) == (7, 1)
-    again = collect_sources(settings, [str(tmp_path / "logs")])
+    again = run_collect(settings, [str(tmp_path / "logs")])
     assert again.sources[0].unchanged == 3 and again.new == 0
 
 
 def test_sources_default_to_the_config(settings, tmp_path, tau2_sample):
     settings.collect.sources = [str(write_lines(tmp_path / "c.jsonl", tau2_sample[:2]))]
-    assert collect_sources(settings, []).new == 2
+    assert run_collect(settings, []).new == 2
 
 
 def test_what_is_stored_is_what_the_line_says(store, settings, tmp_path, tau2_sample):

@@ -14,8 +14,9 @@ from collect_otlp_data import (
     span,
 )
 
-from slimline.tasks.collect.formats import RecordBuilder, parse_object
+from slimline.tasks.collect.formats import RecordBuilder
 from slimline.tasks.collect.otlp import records_from_otlp
+from slimline.tasks.collect.parse import parse_object
 
 
 def parse(doc):

@@ -2,7 +2,7 @@
 OpenAI-compatible server on 127.0.0.1."""
 
 import pytest
-from tiny_adapters import FakeOpenAI
+from testkit.tiny_adapters import FakeOpenAI
 
 from slimline.tasks.evaluate.judge import JudgeItem, judge, parse_grade
 from slimline.tasks.evaluate.similarity import SimilarityModelError, model_folder, text_similarities

@@ -9,8 +9,8 @@ from scrub_samples import conversations
 from typer.testing import CliRunner
 
 from slimline.record import CallRecord
-from slimline.runtime import open_stores
-from slimline.tasks.scrub.run import scrub_new_calls
+from slimline.store import open_raw, open_work
+from slimline.tasks.scrub.stage import run_scrub
 
 
 @pytest.fixture(scope="module")
@@ -23,19 +23,19 @@ def calls(tau2_lines) -> list[CallRecord]:
 def test_runs_are_incremental_cached_and_consistent(analyzer, settings, mlflow_uri, calls):
     import mlflow
 
-    raw, work = open_stores(settings)
+    raw, work = open_raw(settings), open_work(settings)
     half = len(calls) // 2
     raw.add_calls(calls[:half])
-    first = scrub_new_calls(settings, raw, work)
+    first = run_scrub(settings, raw, work)
     assert first.scrubbed == half == work.count_scrubbed()
     assert first.analysed > 0 and first.entities.get("PERSON", 0) > 0
     assert first.sources == {"tau2.jsonl": half}
 
     raw.add_calls(calls[half:])
-    second = scrub_new_calls(settings, raw, work)
+    second = run_scrub(settings, raw, work)
     assert second.scrubbed == len(calls) - half and work.count_scrubbed() == len(calls)
     assert second.from_cache > 0  # earlier messages repeat: their analysis is reused
-    assert scrub_new_calls(settings, raw, work).scrubbed == 0  # nothing new
+    assert run_scrub(settings, raw, work).scrubbed == 0  # nothing new
 
     # the user id gets the same surrogate in both runs
     by_id = {r.id: r for r in work.iter_scrubbed()}
@@ -58,13 +58,13 @@ def test_runs_are_incremental_cached_and_consistent(analyzer, settings, mlflow_u
 def test_mlflow_run_nests_in_an_active_run(analyzer, settings, mlflow_uri, calls):
     import mlflow
 
-    from slimline.runtime import mlflow_experiment
+    from slimline.tracking import mlflow_experiment
 
-    raw, work = open_stores(settings)
+    raw, work = open_raw(settings), open_work(settings)
     raw.add_calls(calls[:3])
     mlflow_experiment(settings)
     with mlflow.start_run(run_name="night") as parent:
-        result = scrub_new_calls(settings, raw, work)
+        result = run_scrub(settings, raw, work)
     child = mlflow.get_run(result.mlflow_run_id)
     assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
     assert child.data.tags["slimline.stage"] == "scrub"
@@ -75,7 +75,7 @@ def test_mlflow_run_nests_in_an_active_run(analyzer, settings, mlflow_uri, calls
 def test_cli_scrub_and_export(analyzer, settings, mlflow_uri, calls, tmp_path):
     from slimline.cli import app
 
-    raw, work = open_stores(settings)
+    raw, work = open_raw(settings), open_work(settings)
     raw.add_calls(calls[:4])
     runner = CliRunner()
     home = ["--home", str(settings.home)]

@@ -1,41 +1,31 @@
-"""The per-cluster SFT dataset on real tau2 calls and the real SmolLM2 tokenizer."""
+"""The per-cluster SFT dataset (and the prompts it shares with evaluation and serving,
+slimline/prompt.py) on real tau2 calls and the real SmolLM2 tokenizer."""
 
 from __future__ import annotations
-
-import gzip
-import json
 
 import pytest
 
 from slimline import chat_format
+from slimline import prompt as pr
 from slimline.record import CallRecord, Message
-from slimline.tasks.collect.formats import from_chat_completion_pair
 from slimline.tasks.train import dataset as ds
 
 MAX_SEQ_LEN = 768  # the demo profile's
 
 
 @pytest.fixture(scope="session")
-def tokenizer():
-    from slimline.models import DEFAULT_BASE_MODEL, load_tokenizer
-
-    return load_tokenizer(DEFAULT_BASE_MODEL)
+def tokenizer(smollm_tokenizer):
+    return smollm_tokenizer
 
 
 @pytest.fixture(scope="session")
-def airline(tau2_path) -> list[CallRecord]:
-    """The 206 calls of the tau2 airline agent: one cluster's worth."""
-    with gzip.open(tau2_path, "rt") as f:
-        lines = [line for line in f if '"agent": "tau2-airline"' in line]
-    return [
-        from_chat_completion_pair(json.loads(x), "tau2", f"airline {i}")
-        for i, x in enumerate(lines)
-    ]
+def airline(tau2_airline) -> list[CallRecord]:
+    return tau2_airline
 
 
 @pytest.fixture(scope="session")
-def context(airline) -> ds.DistilledContext:
-    return ds.distilled_context(airline)
+def context(airline) -> pr.DistilledContext:
+    return pr.distilled_context(airline)
 
 
 @pytest.fixture(scope="session")
@@ -50,57 +40,19 @@ def _with_system(record: CallRecord, system: str, tools: list | None = None) -> 
     )
 
 
-# --- the split ----------------------------------------------------------------------------
-def test_split_keeps_conversations_whole_and_is_deterministic(airline):
-    train, held = ds.split_by_conversation(airline, 0.2)
-    train_convs = {r.conversation_id for r in train}
-    held_convs = {r.conversation_id for r in held}
-    assert train_convs and held_convs
-    assert not train_convs & held_convs
-    assert len(train) + len(held) == len(airline)
-    assert ds.split_by_conversation(airline, 0.2) == (train, held)
-    assert [r.id for r in train] == [r.id for r in airline if r.conversation_id in train_convs]
-    share = len(held_convs) / (len(train_convs) + len(held_convs))
-    assert 0.05 < share < 0.45
-    other_seed = {r.conversation_id for r in ds.split_by_conversation(airline, 0.2, seed=1)[1]}
-    assert other_seed != held_convs
-
-
-def test_split_is_stable_as_conversations_arrive(airline):
-    convs = sorted({r.conversation_id for r in airline})
-    early = [r for r in airline if r.conversation_id in set(convs[: len(convs) // 2])]
-    _, held_early = ds.split_by_conversation(early, 0.3)
-    _, held_all = ds.split_by_conversation(airline, 0.3)
-    early_convs = {r.conversation_id for r in early}
-    assert {r.conversation_id for r in held_early} == {
-        r.conversation_id for r in held_all if r.conversation_id in early_convs
-    }
-
-
-def test_split_puts_a_conversation_on_each_side(airline):
-    two = sorted({r.conversation_id for r in airline})[:2]
-    records = [r for r in airline if r.conversation_id in two]
-    for fraction in (0.001, 0.999):
-        train, held = ds.split_by_conversation(records, fraction)
-        assert len({r.conversation_id for r in train}) == 1
-        assert len({r.conversation_id for r in held}) == 1
-    with pytest.raises(ValueError):
-        ds.split_by_conversation(records, 1.5)
-
-
 # --- the distilled context ----------------------------------------------------------------
 def test_distilled_context_is_the_shared_system_prompt_and_tools(airline, context, tmp_path):
     assert context.share == 1.0
     assert context.system_prompt == airline[0].messages[0].text()
     assert context.text == chat_format.system_text(context.system_prompt, context.tools)
     assert len(context.tools) == len(airline[0].tools) > 5
-    assert ds.DistilledContext.load(tmp_path) is None
+    assert pr.DistilledContext.load(tmp_path) is None
     context.save(tmp_path)
-    assert ds.DistilledContext.load(tmp_path) == context
+    assert pr.DistilledContext.load(tmp_path) == context
     with pytest.raises(ValueError, match="hash"):
-        ds.DistilledContext.from_dict({**context.to_dict(), "hash": "0" * 64})
+        pr.DistilledContext.from_dict({**context.to_dict(), "hash": "0" * 64})
     odd = _with_system(airline[0], "Another policy.")
-    mixed = ds.distilled_context([*airline[:3], odd])
+    mixed = pr.distilled_context([*airline[:3], odd])
     assert mixed.hash == context.hash and mixed.share == 0.75
 
 
@@ -114,15 +66,15 @@ def test_distilled_context_is_absent_where_it_matches_and_present_otherwise(
     record = airline[40]
     # a different, short context: present whole
     short = _with_system(record, "You are a terse airline agent.", tools=[])
-    prompt = ds.prompt_messages(short, context, tokenizer, MAX_SEQ_LEN)
+    prompt = pr.prompt_messages(short, context, tokenizer, MAX_SEQ_LEN)
     assert prompt[0] == {"role": "system", "content": "You are a terse airline agent."}
     # a different policy with the cluster's tools: present, its start kept (it is too long)
     other = _with_system(record, "You are a strict airline agent.")
-    prompt = ds.prompt_messages(other, context, tokenizer, MAX_SEQ_LEN)
+    prompt = pr.prompt_messages(other, context, tokenizer, MAX_SEQ_LEN)
     assert prompt[0]["role"] == "system"
     assert prompt[0]["content"].startswith("You are a strict airline agent.\n\n# Tools")
     # no distilled context: the cluster's own system prompt is kept (cut to fit)
-    prompt = ds.prompt_messages(record, None, tokenizer, MAX_SEQ_LEN)
+    prompt = pr.prompt_messages(record, None, tokenizer, MAX_SEQ_LEN)
     assert prompt[0]["content"].startswith(context.system_prompt[:200])
 
 
@@ -152,8 +104,8 @@ def test_every_example_fits_and_keeps_the_latest_turns(airline, built, tokenizer
         suffix = plain[len(plain) - len(kept) :]  # the latest turns, in order
         assert [m["role"] for m in kept] == [m["role"] for m in suffix]
         for mine, theirs in zip(kept, suffix, strict=True):
-            if mine["content"].startswith(ds.TRIM_MARK):  # a lone turn cut to fit
-                assert theirs["content"].endswith(mine["content"][len(ds.TRIM_MARK) :][-40:])
+            if mine["content"].startswith(pr.TRIM_MARK):  # a lone turn cut to fit
+                assert theirs["content"].endswith(mine["content"][len(pr.TRIM_MARK) :][-40:])
             else:
                 assert mine == theirs
         if kept[0]["role"] == "tool":
@@ -171,12 +123,12 @@ def test_compaction_shrinks_the_examples(built):
 
 def test_evaluation_prompts_equal_training_prompts(airline, built, context, tokenizer):
     by_id = {r.id: r for r in airline}
-    counter = ds.token_counter(tokenizer)
+    counter = pr.token_counter(tokenizer)
     checked = 0
     for rid, example in zip(built.record_ids[::7], built.examples[::7], strict=True):
-        if counter.estimate(example["completion"]) > ds.DEFAULT_RESERVE:
+        if counter.estimate(example["completion"]) > pr.DEFAULT_RESERVE:
             continue  # a long completion took room from the history in training
-        assert ds.prompt_messages(by_id[rid], context, tokenizer, MAX_SEQ_LEN) == example["prompt"]
+        assert pr.prompt_messages(by_id[rid], context, tokenizer, MAX_SEQ_LEN) == example["prompt"]
         checked += 1
     assert checked > 20
 
@@ -186,16 +138,16 @@ def test_a_lone_turn_too_long_is_cut_keeping_its_end(airline, context, tokenizer
     huge = "start " + "lorem ipsum " * 3000 + "the end"
     messages = [*record.messages, Message(role="user", content=huge)]
     record = record.model_copy(update={"messages": messages})
-    prompt = ds.prompt_messages(record, context, tokenizer, MAX_SEQ_LEN)
+    prompt = pr.prompt_messages(record, context, tokenizer, MAX_SEQ_LEN)
     assert prompt == [{"role": "user", "content": prompt[0]["content"]}]
-    assert prompt[0]["content"].startswith(ds.TRIM_MARK)
+    assert prompt[0]["content"].startswith(pr.TRIM_MARK)
     assert prompt[0]["content"].endswith("the end")
-    assert ds.token_counter(tokenizer).exact(prompt) <= MAX_SEQ_LEN - ds.DEFAULT_RESERVE
+    assert pr.token_counter(tokenizer).exact(prompt) <= MAX_SEQ_LEN - pr.DEFAULT_RESERVE
 
 
 def test_a_request_with_no_message_left_gets_an_empty_turn(airline, context, tokenizer):
     first = airline[0].model_copy(update={"messages": airline[0].messages[:1]})
-    assert ds.prompt_messages(first, context, tokenizer, MAX_SEQ_LEN) == [ds.EMPTY_TURN]
+    assert pr.prompt_messages(first, context, tokenizer, MAX_SEQ_LEN) == [pr.EMPTY_TURN]
 
 
 # --- completions and the build --------------------------------------------------------------
@@ -231,7 +183,7 @@ def test_a_base_model_with_the_catalog_template_gets_fitting_prompts(airline, to
     """A tokenizer without a chat template (a base model's) takes its catalog entry's."""
     import copy
 
-    from slimline.tasks.train import select
+    from slimline.tasks.select import catalog as select
 
     gemma = next(e for e in select.shipped_catalog() if e.id == "gemma-3-270m")
     assert select.prepare_tokenizer(tokenizer, gemma) is tokenizer  # it has its own: kept
@@ -243,7 +195,7 @@ def test_a_base_model_with_the_catalog_template_gets_fitting_prompts(airline, to
         )
     select.prepare_tokenizer(base, gemma)
     records = airline[20:32]
-    built = ds.build_dataset(records, ds.distilled_context(records), base, 512)
+    built = ds.build_dataset(records, pr.distilled_context(records), base, 512)
     assert len(built.examples) == len(records)
     for example in built.examples:
         prompt_ids, whole = _trl_lengths(base, example)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tiny_train import build_tiny_base, store_clusters, tau2_records, toy_examples
+from testkit.tiny_train import build_tiny_base, store_clusters, tau2_records, toy_examples
 
 from slimline.tracking import CLUSTER_TAG
 
@@ -62,11 +62,12 @@ def test_two_clusters_race_and_train_on_ray_as_nested_mlflow_runs(
 ):
     from mlflow import MlflowClient
 
-    from slimline.runtime import mlflow_experiment, open_stores
-    from slimline.tasks.train.stage import train_clusters
+    from slimline.store import open_work
+    from slimline.tasks.train.stage import run_train
+    from slimline.tracking import mlflow_experiment
 
     _race_settings(settings, tiny_base, tinier_base)
-    work = open_stores(settings)[1]
+    work = open_work(settings)
     airline = tau2_records(tau2_path, "tau2-airline", 2)
     retail = tau2_records(tau2_path, "tau2-retail", 2)
     tiny = tau2_records(tau2_path, "tau2-telecom", 1)[:2]
@@ -76,7 +77,7 @@ def test_two_clusters_race_and_train_on_ray_as_nested_mlflow_runs(
     client = MlflowClient(mlflow_uri)
     parent = client.create_run(mlflow_experiment(settings), run_name="nightly").info.run_id
 
-    result = train_clusters(settings, cluster_ids=[0, 1, 2, -1], parent_run_id=parent)
+    result = run_train(settings, cluster_ids=[0, 1, 2, -1], parent_run_id=parent)
 
     by_id = {c.cluster_id: c for c in result.clusters}
     assert by_id[2].status == "skipped" and "min_cluster_calls" in by_id[2].reason
@@ -154,12 +155,12 @@ def test_a_failing_job_is_reported_and_the_others_finish(settings, tiny_base, lo
 def test_nothing_trainable_starts_no_ray(settings, mlflow_uri, tau2_path):
     import ray
 
-    from slimline.runtime import open_stores
-    from slimline.tasks.train.stage import train_clusters
+    from slimline.store import open_work
+    from slimline.tasks.train.stage import run_train
 
-    work = open_stores(settings)[1]
+    work = open_work(settings)
     store_clusters(work, {4: ("small", tau2_records(tau2_path, "tau2-airline", 1)[:3])})
-    result = train_clusters(settings)
+    result = run_train(settings)
     assert [(c.cluster_id, c.status) for c in result.clusters] == [(4, "skipped")]
     assert result.parent_run_id is not None and not result.trained
     assert not ray.is_initialized() or result.placement == ""
@@ -169,7 +170,7 @@ def test_cli_train_says_when_there_is_nothing_to_train(settings, mlflow_uri, tau
     from typer.testing import CliRunner
 
     from slimline.cli import app
-    from slimline.runtime import open_stores
+    from slimline.store import open_work
 
     runner = CliRunner()
     home = str(settings.home)
@@ -177,7 +178,7 @@ def test_cli_train_says_when_there_is_nothing_to_train(settings, mlflow_uri, tau
     assert empty.exit_code == 2 and "no clusters" in empty.output
 
     store_clusters(
-        open_stores(settings)[1], {5: ("small", tau2_records(tau2_path, "tau2-retail", 1)[:2])}
+        open_work(settings), {5: ("small", tau2_records(tau2_path, "tau2-retail", 1)[:2])}
     )
     done = runner.invoke(app, ["--home", home, "train", "--cluster", "5", "--json"])
     assert done.exit_code == 0, done.output
@@ -191,17 +192,17 @@ def test_when_ray_cannot_place_the_jobs_the_clusters_fail_with_the_reason(
 ):
     from mlflow import MlflowClient
 
-    from slimline.runtime import open_stores
-    from slimline.tasks.train.stage import train_clusters
+    from slimline.store import open_work
+    from slimline.tasks.train.stage import run_train
 
     settings.train = settings.train.model_copy(
         update={"base_model": tiny_base, "min_cluster_calls": 2, "cpus_per_job": 64.0}
     )
     store_clusters(
-        open_stores(settings)[1], {0: ("airline", tau2_records(tau2_path, "tau2-airline", 2))}
+        open_work(settings), {0: ("airline", tau2_records(tau2_path, "tau2-airline", 2))}
     )
 
-    result = train_clusters(settings)
+    result = run_train(settings)
 
     (entry,) = result.clusters
     assert entry.status == "failed" and "exceeds the largest Ray node" in entry.reason

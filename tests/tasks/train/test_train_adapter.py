@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tiny_train import toy_examples
+from testkit.tiny_train import toy_examples
 
 from slimline.tasks.train.config import TrainConfig
 from slimline.tasks.train.train import TrainJob, train_adapter

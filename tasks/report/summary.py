@@ -1,0 +1,130 @@
+"""What the champions serve: the product's headline figures, per cluster and in total.
+
+`served_summary` reads the clusters (work store) and the registry (MLflow): the share of
+calls whose cluster has a champion, each champion's quality against the teacher (its
+held-out metrics), and the estimated cost saved: the teacher's `cost_usd` of the served
+clusters' calls against `report.slm_price_per_mtok` times their tokens.
+`summary_metrics` turns it into MLflow metrics (`served.*`), `summary_markdown` into a
+markdown page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+from slimline.config import Settings
+from slimline.store import WorkStore
+from slimline.tasks.promote import registry
+from slimline.tracking import CHAMPION, METRIC_TAG_PREFIX
+
+QUALITY = ("name_args_accuracy", "name_accuracy", "response_type_accuracy", "text_similarity")
+
+
+def served_summary(settings: Settings, work: WorkStore) -> dict[str, Any]:
+    """Share of calls served by a champion, quality vs teacher, estimated cost saved."""
+    client = registry.client_for(settings.mlflow_tracking_uri)
+    members = work.members()
+    sizes = Counter({cid: len(ids) for cid, ids in members.items()})
+    total_calls = work.count_scrubbed() or sum(sizes.values()) or 1
+    price = settings.report.slm_price_per_mtok
+    rows, served_calls, teacher_cost, slm_cost, total_cost = [], 0, 0.0, 0.0, 0.0
+    for cluster in work.clusters():
+        cid, slug = int(cluster["cluster_id"]), cluster["slug"]
+        stats = cluster.get("stats") or {}
+        calls = int(stats.get("calls") or sizes.get(cid, 0))
+        share = float(stats.get("share_calls") or calls / total_calls)
+        champion = registry.version_by_alias(client, slug, CHAMPION)
+        cost, tokens = 0.0, 0
+        for rec in work.iter_scrubbed(ids=members.get(cid, [])):
+            cost += rec.cost_usd or 0.0
+            tokens += (rec.prompt_tokens or 0) + (rec.completion_tokens or 0)
+        total_cost += cost
+        row: dict[str, Any] = {
+            "cluster_id": cid,
+            "slug": slug,
+            "label": cluster.get("label", ""),
+            "calls": calls,
+            "share_calls": share,
+            "champion": int(champion.version) if champion is not None else None,
+            "teacher_cost_usd": cost,
+            "tokens": tokens,
+        }
+        if champion is not None:
+            for name in QUALITY:
+                value = champion.tags.get(f"{METRIC_TAG_PREFIX}{name}")
+                row[name] = float(value) if value is not None else None
+            row["slm_cost_usd"] = tokens / 1e6 * price
+            row["saved_usd"] = cost - row["slm_cost_usd"]
+            served_calls += calls
+            teacher_cost += cost
+            slm_cost += row["slm_cost_usd"]
+        rows.append(row)
+    served_share = sum(r["share_calls"] for r in rows if r["champion"] is not None)
+    return {
+        "clusters": rows,
+        "served_clusters": sum(r["champion"] is not None for r in rows),
+        "served_calls": served_calls,
+        "served_share_calls": served_share,
+        "teacher_cost_usd": total_cost,
+        "teacher_cost_usd_served": teacher_cost,
+        "slm_cost_usd_served": slm_cost,
+        "saved_usd": teacher_cost - slm_cost,
+        "saved_share_cost": (teacher_cost - slm_cost) / total_cost if total_cost else 0.0,
+        "slm_price_per_mtok": price,
+    }
+
+
+def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """The summary as `served.*` metrics: the totals, and per served cluster
+    `served.cluster.<slug>.<figure>` (share of calls, quality vs teacher, saved)."""
+    keys = (
+        "served_clusters",
+        "served_calls",
+        "served_share_calls",
+        "teacher_cost_usd",
+        "teacher_cost_usd_served",
+        "slm_cost_usd_served",
+        "saved_usd",
+        "saved_share_cost",
+    )
+    out = {f"served.{k}": float(summary[k]) for k in keys}
+    for row in summary["clusters"]:
+        if row["champion"] is None:
+            continue
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", row["slug"])
+        for name in ("share_calls", *QUALITY, "saved_usd"):
+            if row.get(name) is not None:
+                out[f"served.cluster.{slug}.{name}"] = float(row[name])
+    return out
+
+
+def _fmt(value: Any, spec: str = ".2f") -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    """The summary as a markdown page."""
+    lines = [
+        "# What small models serve now",
+        "",
+        f"- share of calls served by a champion: **{summary['served_share_calls']:.1%}** "
+        f"({summary['served_clusters']} clusters, {summary['served_calls']} calls)",
+        f"- teacher cost of those calls: ${summary['teacher_cost_usd_served']:.4f}; "
+        f"as SLM calls at ${summary['slm_price_per_mtok']}/M tokens: "
+        f"${summary['slm_cost_usd_served']:.4f}",
+        f"- estimated saved: **${summary['saved_usd']:.4f}** "
+        f"({summary['saved_share_cost']:.1%} of the teacher's ${summary['teacher_cost_usd']:.4f})",
+        "",
+        "| cluster | calls | share | champion | name+args | type acc. | text sim. | saved $ |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in summary["clusters"]:
+        lines.append(
+            f"| {r['slug']} | {r['calls']} | {r['share_calls']:.1%} | "
+            f"{'v' + str(r['champion']) if r['champion'] is not None else '–'} | "
+            f"{_fmt(r.get('name_args_accuracy'))} | {_fmt(r.get('response_type_accuracy'))} | "
+            f"{_fmt(r.get('text_similarity'))} | {_fmt(r.get('saved_usd'), '.4f')} |"
+        )
+    return "\n".join(lines) + "\n"

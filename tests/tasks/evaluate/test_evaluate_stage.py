@@ -1,0 +1,79 @@
+"""End to end: `slimline evaluate` replays held-out calls through a tiny base model, its
+adapter (challenger) and the registry's champion, and logs the metrics to MLflow."""
+
+import json
+from pathlib import Path
+
+import pytest
+from testkit.tiny_adapters import CLUSTER_ID, SLUG, log_train_run, store_cluster
+from typer.testing import CliRunner
+
+from slimline.cli import app
+from slimline.store import open_work
+from slimline.tasks.evaluate.cluster import heldout_sample
+from slimline.tasks.promote import registry
+
+METRICS = ("response_type_accuracy", "name_accuracy", "name_args_accuracy", "arg_f1")
+
+
+def test_heldout_sample_is_fixed_and_bounded(airline):
+    first = heldout_sample(airline, 5, seed=0)
+    assert [r.id for r in first] == [r.id for r in heldout_sample(list(reversed(airline)), 5, 0)]
+    assert len(first) == 5 and len(heldout_sample(airline[:3], 5, 0)) == 3
+
+
+@pytest.mark.slow
+def test_evaluate_logs_base_challenger_and_champion(
+    settings, mlflow_uri, monkeypatch, tiny_base, tiny_adapters, airline, fake_judge
+):
+    for key, value in {
+        "EVALUATE__MAX_EXAMPLES": "4",
+        "EVALUATE__MAX_NEW_TOKENS": "8",
+        "EVALUATE__BATCH_SIZE": "4",
+        "EVALUATE__JUDGE_URL": fake_judge,
+        "TRAIN__MAX_SEQ_LEN": "512",
+    }.items():
+        monkeypatch.setenv(f"SLIMLINE_{key}", value)
+    work = open_work(settings)
+    store_cluster(work, airline)
+    # yesterday's adapter is the champion; tonight's is the challenger
+    old_run = log_train_run(settings, tiny_adapters["b"], base=tiny_base)
+    client = registry.client_for(mlflow_uri)
+    registry.ensure_model(client, SLUG, CLUSTER_ID)
+    v1 = registry.register_candidate(client, SLUG, old_run, f"runs:/{old_run}/adapter", {})
+    registry.make_champion(client, SLUG, v1)
+    new_run = log_train_run(settings, tiny_adapters["a"], base=tiny_base)
+
+    result = CliRunner().invoke(app, ["--home", str(settings.home), "evaluate", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["evaluated"] == 1
+    report = out["clusters"][0]
+    assert report["run_id"] == new_run and report["champion_version"] == v1
+    assert report["n_examples"] == 4 and report["base_model"] == tiny_base
+    assert set(report["metrics"]) == {"base", "challenger", "champion"}
+
+    logged = client.get_run(new_run).data.metrics
+    for role in ("base", "challenger", "champion"):
+        for name in (*METRICS, "latency_ms", "tokens_per_s", "n_examples", "judge_score"):
+            assert f"{role}.{name}" in logged, f"{role}.{name} not logged"
+        assert 0.0 <= logged[f"{role}.response_type_accuracy"] <= 1.0
+        assert logged[f"{role}.n_examples"] == 4
+        assert logged[f"{role}.judge_score"] == 0.0  # the fake judge grades 1 of 5
+    assert logged["challenger.tokens_per_s"] > 0
+    challenger, champion = (
+        json.loads(Path(client.download_artifacts(new_run, f"evaluation/{role}.json")).read_text())
+        for role in ("challenger", "champion")
+    )
+    assert len(challenger["examples"]) == 4
+    # the two adapters differ, so their answers do
+    assert [e["output"] for e in champion["examples"]] != [
+        e["output"] for e in challenger["examples"]
+    ]
+
+    # the gate keeps the (random) challenger out and says why; the champion stays
+    result = CliRunner().invoke(app, ["--home", str(settings.home), "promote", "--json"])
+    assert result.exit_code == 0, result.output
+    promoted = json.loads(result.stdout)["clusters"][0]
+    assert not promoted["promoted"] and promoted["champion"] == v1
+    assert any("name+arguments" in r and "below the threshold" in r for r in promoted["reasons"])
