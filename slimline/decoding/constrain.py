@@ -11,9 +11,9 @@ back in grammar.py) is forced to stop, so no unconstrained tool call is ever wri
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
-import numpy as np
 import torch
 from transformers import LogitsProcessor
 
@@ -29,27 +29,40 @@ class GrammarConstraint(LogitsProcessor):
         self.vocab_size = vocab_size  # the tokenizer's; the model's logits may be wider
         self.done = [m is None for m in matchers]
         self.failed = [False] * len(matchers)
-        self._prompt_len: int | None = None
+        self.seconds = 0.0  # spent here: masks computed, tokens consumed, scores masked
+        self.masks = 0  # row-steps masked
+        self._first_step = True
+        self._words = (vocab_size + 31) // 32
+        self._shifts = torch.arange(32, dtype=torch.int32)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.Tensor:
-        if self._prompt_len is None:
-            self._prompt_len = input_ids.shape[1]
+        started = time.perf_counter()
+        if self._first_step:  # the prompt's end: nothing generated yet
+            self._first_step = False
         else:
             self._consume(input_ids[:, -1].tolist())
         rows = [r for r, done in enumerate(self.done) if not done]
-        if not rows:
-            return scores
-        allowed = torch.zeros((len(rows), scores.shape[1]), dtype=torch.bool)
-        for k, row in enumerate(rows):
-            if self.failed[row]:
-                allowed[k, self.stop_ids] = True
-            else:
-                allowed[k, : self.vocab_size] = _allowed(self.matchers[row], self.vocab_size)
-        scores = scores.clone()
-        index = torch.tensor(rows, device=scores.device)
-        masked = scores[index].masked_fill(~allowed.to(scores.device), float("-inf"))
-        scores[index] = masked
+        if rows:
+            allowed = self._allowed(rows, scores.shape).to(scores.device)
+            scores = scores.masked_fill(~allowed, float("-inf"))
+            self.masks += len(rows)
+        self.seconds += time.perf_counter() - started
         return scores
+
+    def _allowed(self, rows: list[int], shape: torch.Size) -> torch.Tensor:
+        """True where a token may come next: all of a free row, the grammar's of the others."""
+        bits = torch.zeros((len(rows), self._words), dtype=torch.int32)
+        for k, row in enumerate(rows):
+            if not self.failed[row]:
+                self.matchers[row].unsafe_compute_mask_ptr(bits[k].data_ptr(), self._words * 4)
+        unpacked = ((bits.unsqueeze(-1) >> self._shifts) & 1).bool().view(len(rows), -1)
+        allowed = torch.ones(shape, dtype=torch.bool)
+        allowed[rows] = False
+        allowed[rows, : self.vocab_size] = unpacked[:, : self.vocab_size]
+        for row in rows:
+            if self.failed[row]:
+                allowed[row, self.stop_ids] = True
+        return allowed
 
     def _consume(self, last: list[int]) -> None:
         for row, token in enumerate(last):
@@ -62,9 +75,3 @@ class GrammarConstraint(LogitsProcessor):
             if not self.failed[row] and not matcher.consume_token(token):
                 log.error("grammar matcher failed (%s); the answer is cut", matcher.get_error())
                 self.failed[row] = True
-
-
-def _allowed(matcher: Any, vocab_size: int) -> torch.Tensor:
-    bits = np.frombuffer(matcher.compute_bitmask(), dtype=np.uint8)
-    mask = np.unpackbits(bits, bitorder="little")[:vocab_size].astype(bool)
-    return torch.from_numpy(mask)

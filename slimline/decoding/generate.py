@@ -57,6 +57,7 @@ class Generation:
     new_tokens: list[int]
     seconds: float
     answers: list[Answer] = field(default_factory=list)
+    grammar_seconds: float = 0.0  # of `seconds`, spent applying tool-call grammars
 
     @property
     def latency_ms(self) -> float:
@@ -118,6 +119,7 @@ def generate(
 
         grammars = tool_grammars(tokenizer)
     step = max(batch_size, 1)
+    grammar_seconds = 0.0
     started = time.perf_counter()
     with _left_padding(tokenizer), _active_adapter(model, adapter):
         model.eval()
@@ -134,7 +136,9 @@ def generate(
             if grammars is not None:
                 from slimline.decoding.constrain import GrammarConstraint
 
+                grammar_started = time.perf_counter()
                 matchers = [grammars.matcher(tools[i]) for i in batch]  # type: ignore[index]
+                grammar_seconds += time.perf_counter() - grammar_started
                 if any(m is not None for m in matchers):
                     processors.append(GrammarConstraint(matchers, stops, grammars.vocab_size))
             with torch.inference_mode():
@@ -149,6 +153,7 @@ def generate(
                     output_logits=True,
                     return_dict_in_generate=True,
                 )
+            grammar_seconds += sum(getattr(p, "seconds", 0.0) for p in processors)
             new = out.sequences[:, enc["input_ids"].shape[1] :]
             chosen, ended = _step_probs(out.logits, new, stops)
             for row, i in enumerate(batch):
@@ -158,7 +163,8 @@ def generate(
                 answers[i] = make_answer(tokenizer, ids[:end], chosen[row][:end], end_prob, signal)
     seconds = time.perf_counter() - started
     done = [a for a in answers if a is not None]
-    return Generation([a.text for a in done], [len(a.token_ids) for a in done], seconds, done)
+    texts, counts = [a.text for a in done], [len(a.token_ids) for a in done]
+    return Generation(texts, counts, seconds, done, grammar_seconds)
 
 
 def score_answers(

@@ -4,6 +4,8 @@ grammar), batching keeps order and figures, tools constrain every call, adapters
 
 from __future__ import annotations
 
+import gzip
+import json
 import random
 
 import jsonschema
@@ -118,3 +120,47 @@ def test_constrained_the_tool_caller_never_writes_an_invalid_call(tool_caller):
     forced = score_answers(model, tok, prompts, [a.token_ids for a in constrained.answers])
     for made, again in zip(constrained.answers, forced, strict=True):
         assert _close(made.token_probs, again.token_probs)
+
+
+def _lookup(number: str) -> dict:
+    arguments = json.dumps({"phone_number": number})
+    function = {"name": "get_customer_by_phone", "arguments": arguments}
+    return {
+        "role": "assistant",
+        "tool_calls": [{"id": "c1", "type": "function", "function": function}],
+    }
+
+
+@pytest.mark.slow
+def test_smollm2_calls_a_real_telecom_tool_and_its_confidence_sits_on_the_values(tau2_path):
+    from slimline.chat_format import to_plain_messages
+    from slimline.models import DEFAULT_BASE_MODEL, load_model
+    from slimline.record import Message
+
+    with gzip.open(tau2_path, "rt") as f:
+        call = next(json.loads(x) for x in f if '"tau2-telecom"' in x)
+    tools = call["request"]["tools"][:3]  # get_customer_by_phone, _by_id, _by_name
+    conversation = [  # one earlier lookup, so that the base model answers with a call
+        {"role": "system", "content": "You are a telecom support agent."},
+        {"role": "user", "content": "My phone number is 555-000-1111. Please find my account."},
+        _lookup("555-000-1111"),
+        {"role": "tool", "tool_call_id": "c1", "content": '{"customer_id": "C1001"}'},
+        {"role": "assistant", "content": "Found you. Anything else?"},
+        {"role": "user", "content": "My wife's number is 555-123-2002. Please find her account."},
+    ]
+    prompt = to_plain_messages([Message.model_validate(m) for m in conversation], tools)
+    model, tok = load_model(DEFAULT_BASE_MODEL)
+    gen = generate(model, tok, [prompt], max_new_tokens=48, batch_size=1, tools=[tools])
+    made = gen.answers[0]
+    assert made.end_prob is not None and gen.grammar_seconds > 0
+    parsed = parse_response(made.text)
+    assert parsed.all_calls_valid and parsed.tool_calls, made.text
+    schemas = {t["function"]["name"]: t["function"]["parameters"] for t in tools}
+    for tool_call in parsed.tool_calls:
+        jsonschema.validate(tool_call["arguments"], schemas[tool_call["name"]])
+    # the tool signal looks at the name's and the values' tokens only
+    picked = [tok.decode(made.token_ids[a:b]).strip() for a, b in made.spans]
+    assert picked[0] == parsed.tool_calls[0]["name"] and len(picked) == 2
+    forced = score_answers(model, tok, [prompt], [made.token_ids])[0]
+    assert _close(made.token_probs, forced.token_probs, 1e-4)
+    assert made.end_prob == pytest.approx(forced.end_prob, abs=1e-4)
