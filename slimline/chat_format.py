@@ -165,3 +165,27 @@ def reference_calls(message: Message) -> list[dict[str, Any]]:
         {"name": c.function.name, "arguments": _arguments(c.function.arguments)}
         for c in message.tool_calls or []
     ]
+
+
+def parameter_schemas(tools: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """{function name: its parameters JSON schema} of an OpenAI tool list."""
+    out = {}
+    for tool in tools or []:
+        fn = tool.get("function", tool)
+        if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+            out[fn["name"]] = fn.get("parameters") or {}
+    return out
+
+
+def call_is_valid(call: dict[str, Any], schemas: dict[str, dict[str, Any]]) -> bool:
+    """A parsed call with object arguments; when tools are known, a known name whose
+    required arguments are all present."""
+    args = call.get("arguments")
+    if not isinstance(args, dict):
+        return False
+    if not schemas:
+        return True
+    if call["name"] not in schemas:
+        return False
+    required = schemas[call["name"]].get("required") or []
+    return all(key in args for key in required)

@@ -40,3 +40,34 @@ def split_by_conversation(
     train = [r for r in records if r.conversation_id not in held]
     evaluation = [r for r in records if r.conversation_id in held]
     return train, evaluation
+
+
+def split_three(
+    records: list[CallRecord], heldout_fraction: float, calibration_share: float, seed: int = 0
+) -> tuple[list[CallRecord], list[CallRecord], list[CallRecord]]:
+    """(train, calibration, test), every conversation wholly on one side.
+
+    The held-out side is exactly `split_by_conversation`'s (so the adapter never trained on
+    it); `calibration_share` of its conversations, chosen by the same hash, calibrate the
+    confidence threshold and the rest test it. With two or more held-out conversations and
+    0 < calibration_share < 1 each of the two gets at least one; a lone held-out conversation
+    is a test one (a threshold nobody can test is of no use).
+    """
+    if not 0.0 <= calibration_share <= 1.0:
+        raise ValueError(f"calibration_share must be within [0, 1], got {calibration_share}")
+    train, held = split_by_conversation(records, heldout_fraction, seed)
+    scores = {c: _unit_score(c, seed + 1) for c in {r.conversation_id for r in held}}
+    calibration = {c for c, s in scores.items() if s < calibration_share}
+    if len(scores) == 1 and calibration_share < 1.0:
+        calibration = set()
+    elif len(scores) >= 2 and 0.0 < calibration_share < 1.0:
+        ranked = sorted(scores, key=lambda c: (scores[c], c))
+        if not calibration:
+            calibration = {ranked[0]}
+        elif len(calibration) == len(scores):
+            calibration.discard(ranked[-1])
+    return (
+        train,
+        [r for r in held if r.conversation_id in calibration],
+        [r for r in held if r.conversation_id not in calibration],
+    )

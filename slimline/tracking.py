@@ -32,6 +32,11 @@ MODEL_VERSION_TAG = "slimline.model_version"
 GATE_PROMOTE_TAG = "slimline.gate.promote"
 GATE_REASONS_TAG = "slimline.gate.reasons"
 METRIC_TAG_PREFIX = "slimline.metric."  # a version's challenger metrics, as tags
+# the cascade, on a registered version: what the router serves it with, and what it served
+THRESHOLD_TAG = "slimline.threshold"  # the calibrated confidence threshold
+SIGNAL_TAG = "slimline.confidence_signal"  # how the confidence is read (decoding/confidence.py)
+COVERAGE_TAG = "slimline.coverage"  # share of the test calls served at the threshold
+SERVED_AGREEMENT_TAG = "slimline.served_agreement"  # their agreement with the teacher
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"

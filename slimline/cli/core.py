@@ -35,12 +35,18 @@ def status(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="print a JSON object"),
 ) -> None:
-    """Counts: raw and quarantined calls, scrubbed calls, clusters, models and champions."""
+    """Counts: raw and quarantined calls, scrubbed calls, clusters, models and champions,
+    and the share of calls the champions serve."""
     from slimline.tracking import registry_counts
 
     st = state(ctx)
     raw, work = st.raw(), st.work()
     registered, champions = registry_counts(st.settings())
+    served_share = 0.0
+    if champions:
+        from slimline.tasks.report.summary import served_summary
+
+        served_share = served_summary(st.settings(), work)["served_share_calls"]
     data = {
         "home": str(st.settings().path()),
         "raw_calls": raw.count_calls(),
@@ -49,6 +55,7 @@ def status(
         "clusters": work.count_clusters(),
         "registered_models": registered,
         "champions": champions,
+        "served_share": round(served_share, 6),
     }
     emit(data, as_json)
 

@@ -8,7 +8,32 @@ from pydantic import BaseModel, Field
 class EvaluateConfig(BaseModel):
     """How held-out calls are replayed against base, challenger and champion."""
 
-    max_examples: int = Field(default=64, description="held-out calls evaluated per cluster")
+    calibration_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="share of the held-out conversations (train.eval_fraction) that calibrate "
+        "the confidence threshold; the rest test it",
+    )
+    max_examples: int = Field(
+        default=64, description="test calls evaluated per cluster (drawn with `seed`)"
+    )
+    max_calibration: int = Field(
+        default=64, description="calibration calls evaluated per cluster (drawn with `seed`)"
+    )
+    base_examples: int = Field(
+        default=32, description="test calls the base model answers (0: the base is not run)"
+    )
+    confidence_signal: str = Field(
+        default="min_prob",
+        description="how an answer's confidence is read from its tokens' probabilities "
+        "(slimline/decoding/confidence.py: min_prob, tool_min_prob, mean_logprob, ...)",
+    )
+    constrain_tool_calls: bool = Field(
+        default=True,
+        description="decode tool calls under the grammar of the request's tool schemas, as the "
+        "router does",
+    )
     max_new_tokens: int = Field(default=192, description="tokens generated per call")
     batch_size: int = Field(default=4, description="calls decoded together")
     seed: int = Field(default=0, description="which held-out calls are drawn when there are more")

@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from slimline.chat_format import ParsedResponse, reference_calls
+from slimline.chat_format import ParsedResponse, call_is_valid, parameter_schemas, reference_calls
 from slimline.record import Message
 
 QUALITY_METRICS = (
@@ -115,35 +115,12 @@ def f1(predicted: Counter, reference: Counter) -> float:
     return 2 * sum((predicted & reference).values()) / total
 
 
-def _schemas(tools: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
-    out = {}
-    for tool in tools or []:
-        fn = tool.get("function", tool)
-        if isinstance(fn, dict) and isinstance(fn.get("name"), str):
-            out[fn["name"]] = fn.get("parameters") or {}
-    return out
-
-
-def call_is_valid(call: dict[str, Any], schemas: dict[str, dict[str, Any]]) -> bool:
-    """A parsed call with object arguments; when tools are known, a known name whose
-    required arguments are all present."""
-    args = call.get("arguments")
-    if not isinstance(args, dict):
-        return False
-    if not schemas:
-        return True
-    if call["name"] not in schemas:
-        return False
-    required = schemas[call["name"]].get("required") or []
-    return all(key in args for key in required)
-
-
 def score_example(
     prediction: ParsedResponse, reference: Message, tools: list[dict[str, Any]] | None = None
 ) -> ExampleScore:
     """Score one completion (parsed) against the teacher's response message."""
     ref_calls = reference_calls(reference)
-    schemas = _schemas(tools)
+    schemas = parameter_schemas(tools)
     score = ExampleScore(
         expected_tool=bool(ref_calls),
         predicted_tool=prediction.is_tool_call,

@@ -1,13 +1,17 @@
 """What evaluation found: an `EvalReport` per cluster inside an `EvaluateResult`, passed on
 to the promotion gate.
 
-One report per trained cluster: the held-out metrics of each model evaluated (`base`,
-`challenger`, and `champion` when the registry had one), and the lineage the registry
-records with the candidate (train run, base model, dataset digest, distilled-context hash,
-data window, nightly run). The last result is kept in the work store for `slimline promote`.
+One report per trained cluster: the all-calls metrics of each model evaluated on the test
+calls (`base`, `challenger`, and `champion` when the registry had one), the cascade's
+figures (the challenger's threshold calibrated on the calibration calls; each model's
+coverage and served agreement on the test calls), and the lineage the registry records with
+the candidate (train run, base model, dataset digest, distilled-context hash, data window,
+nightly run). The last result is kept in the work store for `slimline promote`.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -24,8 +28,14 @@ class EvalReport(BaseModel):
     run_id: str | None = None  # the cluster's train run, where the metrics are logged
     adapter_uri: str = ""
     base_model: str = ""
-    n_examples: int = 0
+    n_examples: int = 0  # test calls evaluated
+    n_calibration: int = 0  # calibration calls evaluated
     metrics: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+    threshold: float | None = None  # the challenger's calibrated confidence threshold
+    confidence_signal: str = ""
+    calibration: dict[str, Any] = Field(default_factory=dict)  # served, agreement, reason
+    # per role: calls, served, coverage, served_agreement, auroc (on the test calls)
+    cascade: dict[str, dict[str, float | None]] = Field(default_factory=dict)
     champion_version: int | None = None
     context_hash: str = ""
     dataset_digest: str = ""
@@ -52,6 +62,14 @@ class EvalReport(BaseModel):
                     f"type {_fmt(m.get('response_type_accuracy'))} "
                     f"text {_fmt(m.get('text_similarity'))}"
                 )
+        ours = self.cascade.get("challenger") or {}
+        if self.threshold is not None:
+            parts.append(
+                f"serves {float(ours.get('coverage') or 0):.0%} at "
+                f"{_fmt(ours.get('served_agreement'))} agreement (threshold {self.threshold:.3f})"
+            )
+        else:
+            parts.append("serves nothing (no threshold)")
         return f"{self.slug} (n={self.n_examples}): " + "; ".join(parts)
 
 

@@ -2,9 +2,10 @@
 
 - `run_evaluate(settings, training)`: an EvalReport per cluster of a TrainResult (default:
   each cluster's newest finished train run in MLflow, `latest_training`). The held-out calls
-  are the cluster's calls in the held-out conversations of `split_by_conversation`, which
-  puts every conversation on the same side on every night, so the split needs no
-  bookkeeping: the calls evaluated are never calls the adapter trained on.
+  are the cluster's calls in the held-out conversations of the split by conversation
+  (slimline/split.py), which puts every conversation on the same side on every night, so
+  the split needs no bookkeeping: the calls evaluated are never calls the adapter trained
+  on. They are split again into calibration and test calls (`evaluate.calibration_share`).
 - The result is kept in the work store (`save_evaluation` / `load_evaluation`) for
   `slimline promote`.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from slimline.config import Settings
-from slimline.split import split_by_conversation
+from slimline.split import split_three
 from slimline.store import WorkStore, open_work
 from slimline.tasks.evaluate.cluster import evaluate_cluster
 from slimline.tasks.evaluate.result import EvalReport, EvaluateResult
@@ -53,11 +54,14 @@ def run_evaluate(
         cid = entry.cluster_id
         row = rows.get(cid) or {"cluster_id": cid, "slug": entry.slug}
         records = work.cluster_calls(cid)
-        held = split_by_conversation(
-            records, settings.train.eval_fraction, seed=settings.train.seed
-        )[1]
+        _, calibration, test = split_three(
+            records,
+            settings.train.eval_fraction,
+            settings.evaluate.calibration_share,
+            seed=settings.train.seed,
+        )
         try:
-            report = evaluate_cluster(settings, row, entry, held)
+            report = evaluate_cluster(settings, row, entry, calibration, test)
             if records:  # the data window: every call of the cluster, not only held-out ones
                 report.data_window = (records[0].timestamp.isoformat(),
                                       records[-1].timestamp.isoformat())  # fmt: skip

@@ -1,24 +1,24 @@
 """The promotion gate: the one place that decides whether a challenger becomes champion.
 
-A challenger passes when
-1. its held-out set has at least `min_heldout` calls;
-2. it meets every threshold in the config that its held-out set can measure:
-   name+arguments exact match and valid tool-call rate (when the teacher made tool calls),
-   text similarity and response-type accuracy (when configured);
-3. at least one threshold applied (a set with nothing to measure cannot pass);
-4. it is no worse than the current champion, within `tolerance`, on each quality metric
-   both were measured on.
-Every rule adds a reason in words that names the metric and the numbers, passed or not.
+slimline serves the part of a cluster's calls its small model is sure of (the cascade,
+slimline/cascade.py) and sends the rest to the LLM. The gate asks of a challenger, on the
+TEST split of the held-out conversations (never the calls its threshold was chosen on):
+1. enough test calls (`min_heldout`);
+2. a calibrated threshold exists (the calibration calls reached `target_agreement`);
+3. at that threshold it serves at least `min_coverage` of the test calls;
+4. the calls it serves agree with the teacher at `target_agreement` or better, within
+   `agreement_tolerance`;
+5. it serves no less than the champion does at its own threshold on the same calls, within
+   `tolerance` (when there is a champion).
+Every rule adds a reason in words that names the figures, passed or not.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from slimline.tasks.evaluate.metrics import LABELS, QUALITY_METRICS
+from slimline.tasks.evaluate.result import EvalReport
 from slimline.tasks.promote.config import PromoteConfig
-
-Metrics = dict[str, float | None]
 
 
 @dataclass
@@ -32,77 +32,68 @@ class Decision:
         return "; ".join(self.reasons)
 
 
-def _name(metric: str) -> str:
-    return f"{LABELS.get(metric, metric)} ({metric})"
-
-
-def _thresholds(config: PromoteConfig) -> list[tuple[str, float]]:
-    rules: list[tuple[str, float | None]] = [
-        ("name_args_accuracy", config.min_name_args_accuracy),
-        ("valid_tool_call_rate", config.min_valid_tool_call_rate),
-        ("text_similarity", config.min_text_similarity),
-        ("response_type_accuracy", config.min_response_type_accuracy),
-    ]
-    return [(m, t) for m, t in rules if t is not None]
-
-
 def decide(
-    challenger: Metrics,
-    champion: Metrics | None,
-    n_heldout: int,
-    config: PromoteConfig,
+    report: EvalReport, champion: dict[str, float | None] | None, config: PromoteConfig
 ) -> Decision:
-    """Whether `challenger` replaces `champion` (None: there is none), with the reasons."""
+    """Whether `report`'s challenger replaces the champion. `champion` is the champion's
+    cascade on the same test calls (`coverage`, `served_agreement`), or its tagged figures
+    when it was not measured beside the challenger; None when there is no champion."""
     ok = True
     reasons: list[str] = []
-    if n_heldout < config.min_heldout:
+    n = report.n_examples
+    if n < config.min_heldout:
         ok = False
         reasons.append(
-            f"held-out set has {n_heldout} calls, fewer than the {config.min_heldout} required"
+            f"the test split has {n} calls, fewer than the {config.min_heldout} required"
         )
-    applied = 0
-    for metric, minimum in _thresholds(config):
-        value = challenger.get(metric)
-        if value is None:
-            if metric == "valid_tool_call_rate" and (challenger.get("n_tool_calls") or 0) > 0:
-                ok = False
-                reasons.append(f"{_name(metric)}: the model wrote no tool calls at all")
-            else:
-                reasons.append(f"{_name(metric)}: nothing to measure in the held-out set")
-            continue
-        applied += 1
-        if value < minimum:
-            ok = False
-            reasons.append(f"{_name(metric)} {value:.3f} is below the threshold {minimum:.3f}")
-        else:
-            reasons.append(f"{_name(metric)} {value:.3f} meets the threshold {minimum:.3f}")
-    if applied == 0:
+    ours = report.cascade.get("challenger", {})
+    if report.threshold is None:
         ok = False
-        reasons.append("no threshold could be applied to this held-out set")
+        why = report.calibration.get("reason") or "no calibration"
+        reasons.append(
+            f"no confidence threshold reaches {config.target_agreement:.2f} agreement: {why}"
+        )
+    else:
+        reasons.append(
+            f"threshold {report.threshold:.4f} calibrated on {report.n_calibration} calls"
+        )
+    coverage = float(ours.get("coverage") or 0.0)
+    served = int(ours.get("served") or 0)
+    if coverage < config.min_coverage:
+        ok = False
+        reasons.append(
+            f"serves {coverage:.1%} of {n} test calls ({served}), below promote.min_coverage "
+            f"{config.min_coverage:.1%}"
+        )
+    else:
+        reasons.append(
+            f"serves {coverage:.1%} of {n} test calls ({served}), at least "
+            f"{config.min_coverage:.1%}"
+        )
+    agreement = ours.get("served_agreement")
+    floor = config.target_agreement - config.agreement_tolerance
+    if served and agreement is not None:
+        if agreement < floor:
+            ok = False
+            reasons.append(
+                f"the served test calls agree with the teacher on {agreement:.3f}, below "
+                f"{config.target_agreement:.2f} - {config.agreement_tolerance:.2f}"
+            )
+        else:
+            reasons.append(
+                f"the served test calls agree with the teacher on {agreement:.3f} (target "
+                f"{config.target_agreement:.2f}, tolerance {config.agreement_tolerance:.2f})"
+            )
     if champion is None:
         reasons.append("there is no champion to compare with")
     else:
-        compared, worse = 0, False
-        for metric in QUALITY_METRICS:
-            theirs, ours = champion.get(metric), challenger.get(metric)
-            if theirs is None:
-                continue
-            if ours is None:
-                ok, worse = False, True
-                reasons.append(
-                    f"{_name(metric)}: the champion has {theirs:.3f}, the challenger none"
-                )
-                continue
-            compared += 1
-            if ours < theirs - config.tolerance:
-                ok, worse = False, True
-                reasons.append(
-                    f"{_name(metric)} fell from {theirs:.3f} (champion) to {ours:.3f}, "
-                    f"more than the tolerance {config.tolerance:.3f}"
-                )
-        if not worse:
+        theirs = float(champion.get("coverage") or 0.0)
+        if coverage < theirs - config.tolerance:
+            ok = False
             reasons.append(
-                f"no worse than the champion on {compared} metrics "
-                f"(tolerance {config.tolerance:.3f})"
+                f"serves {coverage:.1%}, less than the champion's {theirs:.1%} (tolerance "
+                f"{config.tolerance:.1%})"
             )
+        else:
+            reasons.append(f"serves no less than the champion's {theirs:.1%}")
     return Decision(promote=ok, reasons=reasons)

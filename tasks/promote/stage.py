@@ -24,27 +24,50 @@ from slimline.tracking import (
     CHAMPION,
     CLUSTER_TAG,
     CONTEXT_HASH_TAG,
+    COVERAGE_TAG,
     DATASET_DIGEST_TAG,
     GATE_PROMOTE_TAG,
     GATE_REASONS_TAG,
     METRIC_TAG_PREFIX,
     MODEL_VERSION_TAG,
+    SERVED_AGREEMENT_TAG,
+    SIGNAL_TAG,
     SLUG_TAG,
+    THRESHOLD_TAG,
 )
 
 log = logging.getLogger(__name__)
 
 
-def _champion_metrics(client: Any, report: EvalReport) -> dict[str, float | None] | None:
-    """The champion's metrics to compare with: measured beside the challenger when the
-    champion then is the champion now, else the metrics tagged on the champion's version."""
+def _champion_cascade(client: Any, report: EvalReport) -> dict[str, float | None] | None:
+    """What the champion serves, to compare with: measured beside the challenger on the same
+    test calls when the champion then is the champion now, else its tagged figures."""
     current = registry.version_by_alias(client, report.slug, CHAMPION)
     if current is None:
         return None
-    if report.champion_version == int(current.version) and "champion" in report.metrics:
-        return report.metrics["champion"]
-    prefix = METRIC_TAG_PREFIX
-    return {k[len(prefix) :]: float(v) for k, v in current.tags.items() if k.startswith(prefix)}
+    if report.champion_version == int(current.version) and "champion" in report.cascade:
+        return report.cascade["champion"]
+    tags = current.tags
+    return {
+        "coverage": float(tags.get(COVERAGE_TAG) or 0.0),
+        "served_agreement": float(tags[SERVED_AGREEMENT_TAG])
+        if tags.get(SERVED_AGREEMENT_TAG)
+        else None,
+    }
+
+
+def decision_line(report: EvalReport, decision: Decision) -> str:
+    """The decision in one line, for the registered version's description."""
+    ours = report.cascade.get("challenger") or {}
+    coverage, agreement = float(ours.get("coverage") or 0.0), ours.get("served_agreement")
+    what = f"serves {coverage:.0%} of {report.n_examples} test calls"
+    if agreement is not None:
+        what += f" at {agreement:.2f} agreement"
+    threshold = (
+        f"threshold {report.threshold:.3f}" if report.threshold is not None else "no threshold"
+    )
+    verdict = "promoted" if decision.promote else "kept out"
+    return f"{verdict}: {what}; {threshold}"
 
 
 def version_tags(report: EvalReport, decision: Decision) -> dict[str, Any]:
@@ -60,7 +83,14 @@ def version_tags(report: EvalReport, decision: Decision) -> dict[str, Any]:
         "slimline.n_heldout": report.n_examples,
         GATE_PROMOTE_TAG: str(decision.promote).lower(),
         GATE_REASONS_TAG: decision.text(),
+        SIGNAL_TAG: report.confidence_signal,
     }
+    ours = report.cascade.get("challenger") or {}
+    if report.threshold is not None:
+        tags[THRESHOLD_TAG] = f"{report.threshold:.6g}"
+    tags[COVERAGE_TAG] = f"{float(ours.get('coverage') or 0.0):.6g}"
+    if ours.get("served_agreement") is not None:
+        tags[SERVED_AGREEMENT_TAG] = f"{ours['served_agreement']:.6g}"
     for role, metrics in report.metrics.items():
         for name, value in metrics.items():
             if value is None:
@@ -85,14 +115,12 @@ def promote_cluster(settings: Settings, report: EvalReport, client: Any = None) 
             reasons=[f"not evaluated: {report.reason}"],
         )
     registry.ensure_model(client, name, report.cluster_id)
-    champion = _champion_metrics(client, report)
-    decision = decide(
-        report.metrics.get("challenger", {}), champion, report.n_examples, settings.promote
-    )
+    decision = decide(report, _champion_cascade(client, report), settings.promote)
     source = report.adapter_uri or adapter_uri(report.run_id)
     version = registry.register_candidate(
         client, name, report.run_id, source, version_tags(report, decision)
     )
+    client.update_model_version(name, str(version), description=decision_line(report, decision))
     client.set_tag(report.run_id, GATE_PROMOTE_TAG, str(decision.promote).lower())
     client.set_tag(report.run_id, MODEL_VERSION_TAG, f"{name}/{version}")
     result = Promotion(
@@ -122,6 +150,8 @@ def promote_cluster(settings: Settings, report: EvalReport, client: Any = None) 
                     "previous_version": result.previous_champion,
                     "run_id": report.run_id,
                     "metrics": report.metrics.get("challenger", {}),
+                    "threshold": report.threshold,
+                    "coverage": (report.cascade.get("challenger") or {}).get("coverage"),
                 },
             )
     current = registry.version_by_alias(client, name, CHAMPION)

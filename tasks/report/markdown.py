@@ -39,7 +39,7 @@ def report_markdown(
         stage_table(stages),
     ]
     if quality:
-        parts += ["## Quality against the teacher (held-out calls)", quality_table(quality)]
+        parts += ["## Tonight's challengers on their test calls", quality_table(quality)]
     parts.append(summary_markdown(summary).replace("# What small models serve now", "## Served"))
     return "\n\n".join(parts) + "\n"
 
@@ -52,6 +52,11 @@ def quality_rows(evaluation: EvaluateResult | None) -> list[dict[str, Any]]:
             {
                 "slug": r.slug,
                 "n": r.n_examples,
+                "threshold": r.threshold,
+                **{
+                    f"serves_{key}": (r.cascade.get("challenger") or {}).get(key)
+                    for key in ("coverage", "served_agreement", "auroc")
+                },
                 **{
                     f"{role}_{name}": r.metric(role, name)
                     for role in ("base", "challenger")
@@ -67,12 +72,17 @@ def quality_table(rows: list[dict[str, Any]]) -> str:
         return "–" if v is None else f"{v:.2f}"
 
     lines = [
-        "| cluster | n | name+args base → adapter | type base → adapter | text base → adapter |",
-        "|---|---:|---|---|---|",
+        "| cluster | test calls | adapter serves | at agreement | threshold | AUROC | "
+        "name+args (all) base → adapter | type base → adapter | text base → adapter |",
+        "|---|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for r in rows:
+        coverage = r["serves_coverage"]
         lines.append(
-            f"| {r['slug']} | {r['n']} | {f(r['base_' + QUALITY_METRIC])} → "
+            f"| {r['slug']} | {r['n']} | {'–' if coverage is None else format(coverage, '.1%')} "
+            f"| {f(r['serves_served_agreement'])} | "
+            f"{'–' if r['threshold'] is None else format(r['threshold'], '.3f')} | "
+            f"{f(r['serves_auroc'])} | {f(r['base_' + QUALITY_METRIC])} → "
             f"{f(r['challenger_' + QUALITY_METRIC])} | {f(r['base_response_type_accuracy'])} → "
             f"{f(r['challenger_response_type_accuracy'])} | {f(r['base_text_similarity'])} → "
             f"{f(r['challenger_text_similarity'])} |"

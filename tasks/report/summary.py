@@ -1,9 +1,12 @@
 """What the champions serve: the product's headline figures, per cluster and in total.
 
-`served_summary` reads the clusters (work store) and the registry (MLflow): the share of
-calls whose cluster has a champion, each champion's quality against the teacher (its
-held-out metrics), and the estimated cost saved: the teacher's `cost_usd` of the served
-clusters' calls against `report.slm_price_per_mtok` times their tokens.
+`served_summary` reads the clusters (work store) and the registry (MLflow). A champion serves
+the calls of its cluster it is confident on and sends the rest to the LLM, so it serves
+`coverage` of them (the share of its test calls it served at its calibrated threshold): the
+share of all calls served is the sum over clusters of share x coverage. Per cluster also its
+served agreement and quality against the teacher (held-out metrics), and the estimated cost
+saved: the teacher's `cost_usd` of the calls served against `report.slm_price_per_mtok`
+times their tokens.
 `summary_metrics` turns it into MLflow metrics (`served.*`), `summary_markdown` into a
 markdown page.
 """
@@ -17,19 +20,28 @@ from typing import Any
 from slimline.config import Settings
 from slimline.store import WorkStore
 from slimline.tasks.promote import registry
-from slimline.tracking import CHAMPION, METRIC_TAG_PREFIX
+from slimline.tracking import (
+    CHAMPION,
+    COVERAGE_TAG,
+    METRIC_TAG_PREFIX,
+    SERVED_AGREEMENT_TAG,
+    THRESHOLD_TAG,
+)
 
 QUALITY = ("name_args_accuracy", "name_accuracy", "response_type_accuracy", "text_similarity")
 
 
 def served_summary(settings: Settings, work: WorkStore) -> dict[str, Any]:
-    """Share of calls served by a champion, quality vs teacher, estimated cost saved."""
+    """Share of calls the champions serve, their quality against the teacher, the estimated
+    cost saved. A champion serves its cluster's calls it is confident on: its `coverage` (the
+    share of its test calls it served at its threshold) times the cluster's calls."""
     client = registry.client_for(settings.mlflow_tracking_uri)
     members = work.members()
     sizes = Counter({cid: len(ids) for cid, ids in members.items()})
     total_calls = work.count_scrubbed() or sum(sizes.values()) or 1
     price = settings.report.slm_price_per_mtok
-    rows, served_calls, teacher_cost, slm_cost, total_cost = [], 0, 0.0, 0.0, 0.0
+    rows: list[dict[str, Any]] = []
+    served_calls, teacher_cost, slm_cost, total_cost = 0.0, 0.0, 0.0, 0.0
     for cluster in work.clusters():
         cid, slug = int(cluster["cluster_id"]), cluster["slug"]
         stats = cluster.get("stats") or {}
@@ -48,25 +60,34 @@ def served_summary(settings: Settings, work: WorkStore) -> dict[str, Any]:
             "calls": calls,
             "share_calls": share,
             "champion": int(champion.version) if champion is not None else None,
+            "coverage": 0.0,
+            "served_share": 0.0,
             "teacher_cost_usd": cost,
             "tokens": tokens,
         }
         if champion is not None:
+            tags = champion.tags
             for name in QUALITY:
-                value = champion.tags.get(f"{METRIC_TAG_PREFIX}{name}")
+                value = tags.get(f"{METRIC_TAG_PREFIX}{name}")
                 row[name] = float(value) if value is not None else None
-            row["slm_cost_usd"] = tokens / 1e6 * price
-            row["saved_usd"] = cost - row["slm_cost_usd"]
-            served_calls += calls
-            teacher_cost += cost
+            coverage = float(tags.get(COVERAGE_TAG) or 0.0)
+            agreement = tags.get(SERVED_AGREEMENT_TAG)
+            row["coverage"] = coverage
+            row["served_agreement"] = float(agreement) if agreement else None
+            row["threshold"] = float(tags[THRESHOLD_TAG]) if tags.get(THRESHOLD_TAG) else None
+            row["served_share"] = share * coverage
+            row["served_calls"] = calls * coverage
+            row["slm_cost_usd"] = tokens * coverage / 1e6 * price
+            row["saved_usd"] = cost * coverage - row["slm_cost_usd"]
+            served_calls += row["served_calls"]
+            teacher_cost += cost * coverage
             slm_cost += row["slm_cost_usd"]
         rows.append(row)
-    served_share = sum(r["share_calls"] for r in rows if r["champion"] is not None)
     return {
         "clusters": rows,
-        "served_clusters": sum(r["champion"] is not None for r in rows),
-        "served_calls": served_calls,
-        "served_share_calls": served_share,
+        "served_clusters": sum(r["served_share"] > 0 for r in rows),
+        "served_calls": round(served_calls),
+        "served_share_calls": sum(r["served_share"] for r in rows),
         "teacher_cost_usd": total_cost,
         "teacher_cost_usd_served": teacher_cost,
         "slm_cost_usd_served": slm_cost,
@@ -94,7 +115,8 @@ def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
         if row["champion"] is None:
             continue
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", row["slug"])
-        for name in ("share_calls", *QUALITY, "saved_usd"):
+        for name in ("share_calls", "coverage", "served_share", "served_agreement", "threshold",
+                     *QUALITY, "saved_usd"):  # fmt: skip
             if row.get(name) is not None:
                 out[f"served.cluster.{slug}.{name}"] = float(row[name])
     return out
@@ -117,14 +139,18 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"- estimated saved: **${summary['saved_usd']:.4f}** "
         f"({summary['saved_share_cost']:.1%} of the teacher's ${summary['teacher_cost_usd']:.4f})",
         "",
-        "| cluster | calls | share | champion | name+args | type acc. | text sim. | saved $ |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| cluster | calls | share | champion | serves | served share | agreement | "
+        "threshold | name+args (all) | saved $ |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in summary["clusters"]:
+        champion = r["champion"] is not None
         lines.append(
             f"| {r['slug']} | {r['calls']} | {r['share_calls']:.1%} | "
-            f"{'v' + str(r['champion']) if r['champion'] is not None else '–'} | "
-            f"{_fmt(r.get('name_args_accuracy'))} | {_fmt(r.get('response_type_accuracy'))} | "
-            f"{_fmt(r.get('text_similarity'))} | {_fmt(r.get('saved_usd'), '.4f')} |"
+            f"{'v' + str(r['champion']) if champion else '–'} | "
+            f"{format(r['coverage'], '.1%') if champion else '–'} | "
+            f"{format(r['served_share'], '.1%') if champion else '–'} | "
+            f"{_fmt(r.get('served_agreement'))} | {_fmt(r.get('threshold'), '.3f')} | "
+            f"{_fmt(r.get('name_args_accuracy'))} | {_fmt(r.get('saved_usd'), '.4f')} |"
         )
     return "\n".join(lines) + "\n"

@@ -107,7 +107,7 @@ def smoke_test(bundle: Bundle, max_new_tokens: int = 24) -> dict[str, Any]:
     """One greedy generation through the bundle's adapter on its base model; raises when
     the adapter does not load or generates nothing."""
     from slimline.models import load_model
-    from slimline.tasks.evaluate.generate import generate
+    from slimline.decoding import generate
 
     model, tokenizer = load_model(bundle.manifest["base_model"])
     model = adapters.attach(model, bundle.path, "bundle")

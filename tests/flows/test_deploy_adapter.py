@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from testkit.tiny_adapters import CLUSTER_ID, GOOD, SLUG, log_train_run
+from testkit.tiny_adapters import CLUSTER_ID, GOOD, SERVES, SLUG, log_train_run
 
 from slimline.store import open_work
 from slimline.tasks.evaluate.result import EvalReport, EvaluateResult
@@ -62,6 +62,8 @@ def test_promotion_triggers_deploy_adapter(
         base_model=tiny_base,
         n_examples=30,
         metrics={"challenger": GOOD},
+        threshold=0.5,
+        cascade={"challenger": SERVES},
     )
     save_evaluation(open_work(settings), EvaluateResult(clusters=[report]))
     outcome = promote(home=str(settings.home))  # the promote flow: gate, aliases, event

@@ -18,6 +18,7 @@ STATUS_KEYS = {
     "clusters",
     "registered_models",
     "champions",
+    "served_share",
 }
 
 

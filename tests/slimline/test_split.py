@@ -42,3 +42,17 @@ def test_split_puts_a_conversation_on_each_side(tau2_airline):
         assert len({r.conversation_id for r in held}) == 1
     with pytest.raises(ValueError):
         split_by_conversation(records, 1.5)
+
+
+def test_three_way_split_keeps_the_held_out_side_and_divides_it(tau2_airline):
+    from slimline.split import split_three
+
+    train, calibration, test = split_three(tau2_airline, 0.4, 0.5)
+    _, held = split_by_conversation(tau2_airline, 0.4)
+    assert train == split_by_conversation(tau2_airline, 0.4)[0]
+    assert sorted(r.id for r in calibration + test) == sorted(r.id for r in held)
+    sides = [{r.conversation_id for r in side} for side in (train, calibration, test)]
+    assert all(sides) and not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])
+    assert split_three(tau2_airline, 0.4, 0.5) == (train, calibration, test)  # stable
+    with pytest.raises(ValueError):
+        split_three(tau2_airline, 0.4, 1.5)

@@ -29,6 +29,7 @@ GOOD = {  # held-out metrics of a challenger that passes the gate's thresholds
     "valid_tool_call_rate": 1.0,
     "text_similarity": 0.81,
 }
+SERVES = {"coverage": 0.3, "served_agreement": 0.95, "served": 9.0}  # what GOOD's adapter serves
 
 
 def build_adapter(base_dir: str, folder: Path, seed: int, context: dict | None = None) -> Path:

@@ -1,5 +1,7 @@
 """End to end: `slimline evaluate` replays held-out calls through a tiny base model, its
-adapter (challenger) and the registry's champion, and logs the metrics to MLflow."""
+adapter (challenger) and the registry's champion, calibrates the challenger's threshold on
+the calibration calls only, measures what it serves on the test calls, and logs it all to
+MLflow."""
 
 import json
 from pathlib import Path
@@ -30,8 +32,15 @@ def test_evaluate_logs_base_challenger_and_champion(
         "EVALUATE__MAX_EXAMPLES": "4",
         "EVALUATE__MAX_NEW_TOKENS": "8",
         "EVALUATE__BATCH_SIZE": "4",
+        "EVALUATE__MAX_CALIBRATION": "6",
         "EVALUATE__JUDGE_URL": fake_judge,
         "TRAIN__MAX_SEQ_LEN": "512",
+        "TRAIN__EVAL_FRACTION": "0.4",
+        # the random adapters write text: let text answers be served (any judge grade agrees
+        # with a text answer) so that the calibration has something to calibrate
+        "PROMOTE__TEXT_TARGET": "0.0",
+        "PROMOTE__TARGET_AGREEMENT": "0.3",
+        "PROMOTE__MIN_CALIBRATION_SERVED": "1",
     }.items():
         monkeypatch.setenv(f"SLIMLINE_{key}", value)
     work = open_work(settings)
@@ -71,9 +80,33 @@ def test_evaluate_logs_base_challenger_and_champion(
         e["output"] for e in challenger["examples"]
     ]
 
-    # the gate keeps the (random) challenger out and says why; the champion stays
+    # the threshold comes from the calibration calls alone, and is measured on the test calls
+    from slimline.cascade import Scored, calibrate, serve_at
+    from slimline.split import split_three
+
+    calibration = json.loads(
+        Path(client.download_artifacts(new_run, "evaluation/calibration.json")).read_text()
+    )["examples"]
+    _, cal_split, test_split = split_three(airline, 0.4, 0.5)
+    assert {e["call_id"] for e in calibration} <= {r.id for r in cal_split}
+    assert {e["call_id"] for e in challenger["examples"]} <= {r.id for r in test_split}
+    assert len(calibration) == report["n_calibration"] == min(6, len(cal_split))
+
+    def scored(rows):
+        return [Scored(e["confidence"], e["servable"], e["agrees"]) for e in rows]
+
+    again = calibrate(scored(calibration), 0.3, 1)
+    assert report["threshold"] == again.value
+    assert report["calibration"]["served"] == again.served > 0
+    served = serve_at(scored(challenger["examples"]), report["threshold"])
+    assert report["cascade"]["challenger"]["coverage"] == served.coverage
+    assert logged["challenger.coverage"] == served.coverage
+    assert logged["challenger.threshold"] == report["threshold"]
+    assert client.download_artifacts(new_run, "evaluation/cascade.png")
+
+    # the gate keeps the challenger out and says why (4 test calls); the champion stays
     result = CliRunner().invoke(app, ["--home", str(settings.home), "promote", "--json"])
     assert result.exit_code == 0, result.output
     promoted = json.loads(result.stdout)["clusters"][0]
     assert not promoted["promoted"] and promoted["champion"] == v1
-    assert any("name+arguments" in r and "below the threshold" in r for r in promoted["reasons"])
+    assert "the test split has 4 calls, fewer than the 10 required" in promoted["reasons"]

@@ -2,9 +2,9 @@
 
 import pytest
 
-from slimline.chat_format import parse_response
+from slimline.chat_format import call_is_valid, parse_response
 from slimline.record import Message
-from slimline.tasks.evaluate.metrics import aggregate, call_is_valid, normalise, score_example
+from slimline.tasks.evaluate.metrics import aggregate, normalise, score_example
 
 TOOLS = [
     {"type": "function", "function": {"name": "get_user", "parameters": {"required": ["user_id"]}}},

@@ -1,76 +1,64 @@
-"""The gate: thresholds, the minimum held-out size and "no worse than the champion", each
-decision with reasons that name the metric and the numbers."""
+"""The gate on coverage: a challenger passes when, on its test calls, it serves at least
+`min_coverage` at the calibrated threshold, what it serves agrees with the teacher at the
+target, and it serves no less than the champion; each decision says why in numbers."""
 
+from slimline.tasks.evaluate.result import EvalReport
 from slimline.tasks.promote.config import PromoteConfig
 from slimline.tasks.promote.gate import decide
 
-GOOD = {
-    "n_tool_calls": 20.0,
-    "response_type_accuracy": 0.97,
-    "name_accuracy": 0.96,
-    "name_args_accuracy": 0.93,
-    "arg_f1": 0.95,
-    "valid_tool_call_rate": 1.0,
-    "text_similarity": 0.81,
-}
-CFG = PromoteConfig()
+CFG = PromoteConfig(min_coverage=0.05, target_agreement=0.9, agreement_tolerance=0.05)
 
 
-def test_a_good_first_challenger_passes():
-    d = decide(GOOD, None, 30, CFG)
-    assert d.promote
-    assert "name+arguments exact match (name_args_accuracy) 0.930 meets the threshold 0.900" in (
-        d.reasons
+def report(coverage=0.25, agreement=0.93, served=12, threshold=0.61, n=48) -> EvalReport:
+    return EvalReport(
+        cluster_id=1,
+        slug="telecom",
+        n_examples=n,
+        n_calibration=40,
+        threshold=threshold,
+        calibration={"reason": "no threshold reaches 0.90 agreement on at least 5 calls"},
+        cascade={
+            "challenger": {"coverage": coverage, "served_agreement": agreement, "served": served}
+        },
     )
+
+
+def test_a_first_challenger_that_serves_enough_passes():
+    d = decide(report(), None, CFG)
+    assert d.promote
+    assert "serves 25.0% of 48 test calls (12), at least 5.0%" in d.reasons
+    assert any("agree with the teacher on 0.930" in r for r in d.reasons)
     assert "there is no champion to compare with" in d.reasons
 
 
-def test_below_a_threshold_fails_and_says_which():
-    d = decide({**GOOD, "valid_tool_call_rate": 0.95}, None, 30, CFG)
+def test_below_min_coverage_is_kept_out_and_the_reason_says_so():
+    d = decide(report(coverage=0.02, served=1), None, CFG)
     assert not d.promote
-    assert "valid tool-call rate (valid_tool_call_rate) 0.950 is below the threshold 0.980" in (
-        d.reasons
-    )
+    assert "serves 2.0% of 48 test calls (1), below promote.min_coverage 5.0%" in d.reasons
 
 
-def test_too_small_a_heldout_set_fails():
-    d = decide(GOOD, None, 6, CFG)
+def test_no_threshold_means_nothing_served():
+    d = decide(report(coverage=0.0, agreement=None, served=0, threshold=None), None, CFG)
     assert not d.promote
-    assert d.reasons[0] == "held-out set has 6 calls, fewer than the 10 required"
+    assert d.reasons[0].startswith("no confidence threshold reaches 0.90 agreement: no threshold")
 
 
-def test_worse_than_the_champion_fails_naming_the_metric():
-    champion = {**GOOD, "text_similarity": 0.90}
-    d = decide(GOOD, champion, 30, CFG)
+def test_served_calls_below_the_target_fail():
+    d = decide(report(agreement=0.80), None, CFG)
     assert not d.promote
-    assert [r for r in d.reasons if "fell" in r] == [
-        "text similarity (text_similarity) fell from 0.900 (champion) to 0.810, "
-        "more than the tolerance 0.010"
-    ]
+    assert any("agree with the teacher on 0.800, below 0.90 - 0.05" in r for r in d.reasons)
+    assert decide(report(agreement=0.86), None, CFG).promote  # within the stated tolerance
 
 
-def test_within_the_tolerance_of_the_champion_passes():
-    champion = {**GOOD, "name_args_accuracy": 0.935, "arg_f1": 0.96}
-    d = decide(GOOD, champion, 30, CFG)
-    assert d.promote
-    assert d.reasons[-1] == "no worse than the champion on 6 metrics (tolerance 0.010)"
+def test_against_the_champion_on_the_same_calls():
+    more = decide(report(coverage=0.30), {"coverage": 0.25}, CFG)
+    assert more.promote and "serves no less than the champion's 25.0%" in more.reasons
+    less = decide(report(coverage=0.20), {"coverage": 0.25}, CFG)
+    assert not less.promote
+    assert "serves 20.0%, less than the champion's 25.0% (tolerance 1.0%)" in less.reasons
 
 
-def test_a_challenger_that_writes_no_tool_calls_fails():
-    silent = {**GOOD, "name_args_accuracy": 0.0, "valid_tool_call_rate": None}
-    d = decide(silent, None, 30, CFG)
+def test_too_small_a_test_split_fails():
+    d = decide(report(n=6), None, CFG)
     assert not d.promote
-    assert "valid tool-call rate (valid_tool_call_rate): the model wrote no tool calls at all" in (
-        d.reasons
-    )
-
-
-def test_a_text_only_cluster_needs_a_text_threshold():
-    text_only = {"n_tool_calls": 0.0, "response_type_accuracy": 1.0, "text_similarity": 0.8}
-    text_only |= {"name_args_accuracy": None, "valid_tool_call_rate": None}
-    assert not decide(text_only, None, 30, CFG).promote
-    assert "no threshold could be applied to this held-out set" in (
-        decide(text_only, None, 30, CFG).reasons
-    )
-    assert decide(text_only, None, 30, PromoteConfig(min_text_similarity=0.75)).promote
-    assert not decide(text_only, None, 30, PromoteConfig(min_text_similarity=0.85)).promote
+    assert d.reasons[0] == "the test split has 6 calls, fewer than the 10 required"
