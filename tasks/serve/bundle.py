@@ -106,8 +106,8 @@ def export_bundle(settings: Settings, model_name: str, version: int | str | None
 def smoke_test(bundle: Bundle, max_new_tokens: int = 24) -> dict[str, Any]:
     """One greedy generation through the bundle's adapter on its base model; raises when
     the adapter does not load or generates nothing."""
-    from slimline.models import load_model
     from slimline.decoding import generate
+    from slimline.models import load_model
 
     model, tokenizer = load_model(bundle.manifest["base_model"])
     model = adapters.attach(model, bundle.path, "bundle")
