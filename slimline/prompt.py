@@ -4,6 +4,12 @@
   repeats) is *distilled into the adapter*: `distilled_context` picks it, prompts whose
   context equals it leave it out, and the adapter is stored with it (`CONTEXT_FILE`: its
   text and hash), so that evaluation and the router strip it from the calls they answer.
+- Live requests are raw while adapters learn from scrubbed calls, and scrub may rewrite an
+  identifier inside a system prompt, so the router recognises the context by a keyed hash of
+  its RAW text (`context_key`: HMAC-SHA256 under a secret kept in the raw store): scrub
+  stamps each call with it (metadata `slimline.context_key`), and the distilled context
+  keeps the keys of the calls it stands for (`raw_keys`). Without the raw store's secret
+  the key says nothing about the text.
 - `prompt_messages` turns a call into role/content messages in slimline's chat format
   (slimline/chat_format.py) that fit `max_seq_len - reserve` tokens under the tokenizer's
   chat template: the history is trimmed from the oldest turns, keeping the system message
@@ -15,16 +21,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import weakref
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from slimline import chat_format
 from slimline.record import CallRecord, canonical_json, content_hash
 
+CONTEXT_SECRET = "context-key"  # the raw store's secret that context keys are made with
+CONTEXT_KEY_FIELD = "slimline.context_key"  # a scrubbed call's metadata: its raw context's key
 DEFAULT_RESERVE = 256  # tokens kept free for the completion (tau2 responses: p90 187)
 CONTEXT_FILE = "distilled_context.json"  # how the context is stored beside an adapter
 TRIM_MARK = "[…]"
@@ -50,6 +60,7 @@ class DistilledContext:
     system_prompt: str
     tools: list[dict]
     share: float = 1.0  # share of the cluster's calls that carry exactly this context
+    raw_keys: list[str] = field(default_factory=list)  # context keys of its raw calls
 
     def matches(self, record: CallRecord) -> bool:
         """Whether `record`'s system prompt and tools render to this context."""
@@ -63,7 +74,7 @@ class DistilledContext:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DistilledContext:
         """The context from its saved form (other keys, e.g. `base_model`, are ignored)."""
-        known = {"text", "hash", "system_prompt", "tools", "share"}
+        known = {"text", "hash", "system_prompt", "tools", "share", "raw_keys"}
         ctx = cls(**{k: v for k, v in data.items() if k in known})
         if content_hash(ctx.text) != ctx.hash:
             raise ValueError(f"distilled context: hash {ctx.hash[:12]} does not match its text")
@@ -97,13 +108,32 @@ def distilled_context(records: list[CallRecord]) -> DistilledContext:
     key, n = min(counts.items(), key=lambda kv: (-kv[1], content_hash(kv[0])))
     rec = first[key]
     text = context_text(rec)
+    raw_keys = {
+        r.metadata[CONTEXT_KEY_FIELD]
+        for r in records
+        if isinstance(r.metadata.get(CONTEXT_KEY_FIELD), str)
+        and canonical_json([system_prompt_of(r), r.tools]) == key
+    }
     return DistilledContext(
         text=text,
         hash=content_hash(text),
         system_prompt=system_prompt_of(rec),
         tools=list(rec.tools),
         share=round(n / len(records), 4),
+        raw_keys=sorted(raw_keys),
     )
+
+
+def context_key(secret: str, system_prompt: str, tools: list[dict[str, Any]]) -> str:
+    """The keyed hash of a raw context (see the module docstring), of its canonical JSON, so
+    that the order of keys in the tool schemas does not matter."""
+    text = canonical_json([system_prompt, tools])
+    return hmac.new(secret.encode(), text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def record_context_key(secret: str, record: CallRecord) -> str:
+    """`context_key` of a (raw) call's system prompt and tools."""
+    return context_key(secret, system_prompt_of(record), record.tools)
 
 
 # --- counting tokens ----------------------------------------------------------------------

@@ -7,11 +7,12 @@
 - `mlflow_uri`: a SQLite MLflow store copied from a template made once per session.
 - `tau2_path`: the bundled real calls (../shared/data/tau2/calls.jsonl.gz).
 - `tau2_airline`: the bundled tau2 airline agent's 206 calls; `smollm_tokenizer`: SmolLM2's.
-- `tiny_base`: a tiny random Llama with SmolLM2's tokenizer (tests/testkit/tiny_train.py),
+- `tiny_base`: a tiny random Llama with SmolLM2's tokenizer (tests/support/testkit/tiny_train.py),
   built once per session.
 
-Helpers shared by several test folders live in the package tests/testkit (pytest puts
-tests/ on the path: `pythonpath` in pyproject.toml).
+Helpers shared by several test folders live in the package tests/support/testkit (pytest puts
+tests/support on the path: `pythonpath` in pyproject.toml; not tests/ itself, whose
+tests/slimline folder would shadow the slimline package).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from slimline.config import Settings
+from slimline.prompt import CONTEXT_KEY_FIELD, CONTEXT_SECRET, record_context_key
 from slimline.record import CallRecord
 from slimline.store import RawStore, WorkStore, open_raw, open_work
 from slimline.tasks.scrub.analysis import resolve_spacy_model
@@ -117,9 +118,12 @@ def _scrub_window(
 ) -> int:
     written = 0
     batch: list[tuple[int, CallRecord]] = []
+    secret = raw.secret(CONTEXT_SECRET)
     for seq, rec in _calls(raw, after, upto):
         try:
-            batch.append((seq, scrubber.scrub(rec)))
+            scrubbed = scrubber.scrub(rec)
+            stamp = {**scrubbed.metadata, CONTEXT_KEY_FIELD: record_context_key(secret, rec)}
+            batch.append((seq, scrubbed.model_copy(update={"metadata": stamp})))
         except Exception as exc:  # name the call, not its content
             raise ScrubError(
                 f"could not scrub call {rec.id} (raw seq {seq}): {type(exc).__name__}"

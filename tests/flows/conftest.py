@@ -1,3 +1,3 @@
-"""Fixtures of the flow tests: the adapters and tau2 calls of tests/testkit/tiny_adapters.py."""
+"""Fixtures of the flow tests: the adapters and tau2 calls of testkit/tiny_adapters.py."""
 
 from testkit.tiny_adapters import airline, tiny_adapters  # noqa: F401

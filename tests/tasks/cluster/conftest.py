@@ -1,4 +1,4 @@
-"""Cluster fixtures, built once per session and chained (tests/testkit/tau2_store.py):
+"""Cluster fixtures, built once per session and chained (tests/support/testkit/tau2_store.py):
 records -> encoder -> a work store with all 1,908 tau2 calls and their embeddings cached,
 copied into each test's SLIMLINE_HOME."""
 

@@ -1,3 +1,3 @@
-"""Fixtures of the promote tests, shared with evaluate's (tests/testkit/tiny_adapters.py)."""
+"""Fixtures of the promote tests, shared with evaluate's (testkit/tiny_adapters.py)."""
 
 from testkit.tiny_adapters import airline, tiny_adapters  # noqa: F401
