@@ -42,6 +42,9 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous-champion"
 
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # what the MLflow UI opens the experiment on
+EXPERIMENT_KIND = "custom_model_development"  # the runs (not the GenAI overview) first
+
 ADAPTER_ARTIFACT = "adapter"  # a train run's adapter folder; registered as runs:/<id>/adapter
 
 
@@ -64,9 +67,13 @@ def mlflow_experiment(settings: Settings) -> str:
     if exp is None:
         local = settings.tracking.mlflow_tracking_uri is None
         location = settings.mlflow_artifacts.as_uri() if local else None
-        exp_id = mlflow.create_experiment(name, artifact_location=location)
+        exp_id = mlflow.create_experiment(
+            name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+        )
     else:
         exp_id = exp.experiment_id
+        if exp.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:  # made before slimline set it
+            mlflow.MlflowClient().set_experiment_tag(exp_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     mlflow.set_experiment(experiment_id=exp_id)
     return exp_id
 

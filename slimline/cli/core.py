@@ -68,7 +68,8 @@ def ui(
         None, "--seconds", help="stop after this many seconds (default: until Ctrl-C)"
     ),
 ) -> None:
-    """Serve the MLflow UI (on the MLflow store) and a Prefect server, both on 127.0.0.1."""
+    """Serve the MLflow UI (on the MLflow store) and a Prefect server, both on 127.0.0.1;
+    Ctrl-C or SIGTERM stops both."""
     from slimline.tracking import mlflow_experiment
 
     settings = state(ctx).settings()
@@ -117,6 +118,10 @@ def ui(
         "MLflow": f"{urls['MLflow']}/health",
         "Prefect": f"{urls['Prefect']}/api/health",
     }
+    def _terminated(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # a process manager's SIGTERM stops both servers, as Ctrl-C
+
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         for name, url in health.items():
             _wait_healthy(name, url, procs)
@@ -130,6 +135,7 @@ def ui(
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # no second interruption mid-cleanup
         for p in procs:
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGTERM)
@@ -138,6 +144,8 @@ def ui(
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=5)
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _wait_healthy(name: str, url: str, procs: list[subprocess.Popen], timeout: float = 90) -> None:
