@@ -74,5 +74,6 @@ class GrammarConstraint(LogitsProcessor):
                 continue
             matcher = self.matchers[row]
             if not self.failed[row] and not matcher.consume_token(token):
-                log.error("grammar matcher failed (%s); the answer is cut", matcher.get_error())
+                error = matcher.get_error().splitlines()[0]  # the rest repeats the grammar
+                log.error("grammar matcher failed (%s); the answer is cut", error)
                 self.failed[row] = True
