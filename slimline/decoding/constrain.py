@@ -56,9 +56,10 @@ class GrammarConstraint(LogitsProcessor):
             if not self.failed[row]:
                 self.matchers[row].unsafe_compute_mask_ptr(bits[k].data_ptr(), self._words * 4)
         unpacked = ((bits.unsqueeze(-1) >> self._shifts) & 1).bool().view(len(rows), -1)
+        width = min(self.vocab_size, shape[1])  # tokens past the model's logits never come
         allowed = torch.ones(shape, dtype=torch.bool)
         allowed[rows] = False
-        allowed[rows, : self.vocab_size] = unpacked[:, : self.vocab_size]
+        allowed[rows, :width] = unpacked[:, :width]
         for row in rows:
             if self.failed[row]:
                 allowed[row, self.stop_ids] = True
@@ -73,5 +74,6 @@ class GrammarConstraint(LogitsProcessor):
                 continue
             matcher = self.matchers[row]
             if not self.failed[row] and not matcher.consume_token(token):
-                log.error("grammar matcher failed (%s); the answer is cut", matcher.get_error())
+                error = matcher.get_error().splitlines()[0]  # the rest repeats the grammar
+                log.error("grammar matcher failed (%s); the answer is cut", error)
                 self.failed[row] = True

@@ -178,7 +178,9 @@ def score_answers(
     signal: str = DEFAULT_SIGNAL,
 ) -> list[Answer]:
     """The model's probabilities of given answers (text, or token ids as generated) to
-    `prompts`, teacher-forced: one forward pass per batch, same figures as `generate`."""
+    `prompts`, teacher-forced: one forward pass per batch, same figures as `generate`.
+    A text is tokenized the tokenizer's way, which may split it otherwise than the model
+    generated it; pass the generated ids to score exactly what was generated."""
     import torch
 
     if len(answers) != len(prompts):

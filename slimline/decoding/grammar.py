@@ -193,7 +193,8 @@ class ToolGrammars:
         matcher = LLMatcher(self.ll_tokenizer, _lark(fixed), log_level=0)
         if matcher.is_error():  # not a schema after all: constrain names, not arguments
             log.warning(
-                "tool-call grammar rejected (%s); arguments unconstrained", matcher.get_error()
+                "tool-call grammar rejected (%s); arguments unconstrained",
+                matcher.get_error().splitlines()[0],
             )
             matcher = LLMatcher(self.ll_tokenizer, _lark([(n, ANY_OBJECT) for n, _ in fixed]))
         return matcher
