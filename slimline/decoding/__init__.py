@@ -2,8 +2,8 @@
 probabilities and a per-answer confidence, a teacher-forced scorer, confidence signals by
 name, and tool calls constrained to the request's tool schemas (llguidance).
 
-- generate.py: `generate`, `score_answers`, `Generation`, `Answer`, `render_prompt`,
-  `stop_token_ids`;
+- generate.py: `generate`, `score_answers`, `Generation`, `Answer`;
+- tokens.py: `render_prompt`, `stop_token_ids` (what decoding needs of a tokenizer);
 - confidence.py: `confidence(probs, spans, signal=...)`, `SIGNALS`, `DEFAULT_SIGNAL`, and
   where a tool call's name and argument values sit in an answer;
 - grammar.py: the answer grammar of a tool set (`tool_call_lark`) and its compiled, cached
@@ -14,15 +14,9 @@ Importing this package loads neither torch, transformers nor llguidance; the cal
 """
 
 from slimline.decoding.confidence import DEFAULT_SIGNAL, SIGNALS, confidence
-from slimline.decoding.generate import (
-    Answer,
-    Generation,
-    generate,
-    render_prompt,
-    score_answers,
-    stop_token_ids,
-)
+from slimline.decoding.generate import Answer, Generation, generate, score_answers
 from slimline.decoding.grammar import tool_call_lark, tool_grammars
+from slimline.decoding.tokens import render_prompt, stop_token_ids
 
 __all__ = [
     "DEFAULT_SIGNAL",

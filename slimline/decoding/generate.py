@@ -32,6 +32,7 @@ from slimline.decoding.confidence import (
     token_spans,
     tool_value_char_spans,
 )
+from slimline.decoding.tokens import render_prompt, stop_token_ids
 
 Messages = list[dict[str, str]]
 Tools = list[dict[str, Any]]
@@ -71,21 +72,6 @@ class Generation:
     @property
     def confidences(self) -> list[float]:
         return [a.confidence for a in self.answers]
-
-
-def render_prompt(tokenizer: Any, messages: Messages) -> str:
-    """The prompt text: the chat template with the generation prompt appended."""
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-
-
-def stop_token_ids(tokenizer: Any) -> list[int]:
-    """EOS and the chat template's end-of-turn token, when it has one."""
-    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
-    for marker in ("<|im_end|>", "<|eot_id|>", "<|end|>"):
-        token_id = tokenizer.convert_tokens_to_ids(marker)
-        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id and token_id >= 0:
-            ids.add(token_id)
-    return sorted(ids)
 
 
 def generate(

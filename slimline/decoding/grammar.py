@@ -139,7 +139,7 @@ class ToolGrammars:
     def __init__(self, tokenizer: Any, *, max_entries: int = 256, strict: bool = True) -> None:
         import llguidance.hf
 
-        from slimline.decoding.generate import stop_token_ids
+        from slimline.decoding.tokens import stop_token_ids
 
         self.ll_tokenizer = llguidance.hf.from_tokenizer(
             tokenizer, eos_token=stop_token_ids(tokenizer)
