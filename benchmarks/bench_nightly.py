@@ -27,13 +27,12 @@ CALLS = int(os.environ.get("SLIMLINE_BENCH_NIGHTLY_CALLS", "10000"))
 TARGET_S = 15 * 60
 STAGES = {  # Prefect task name -> stage
     "collect-source": "collect",
-    "scrub-new-calls": "scrub",
-    "cluster-new-calls": "cluster",
-    "plan-training": "plan",
+    "scrub": "scrub",
+    "cluster": "cluster",
+    "plan-night": "plan",
     "open-night": "mlflow",
     "close-night": "mlflow",
-    "night-figures": "report",
-    "night-report": "report",
+    "report": "report",
 }
 
 

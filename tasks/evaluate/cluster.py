@@ -17,7 +17,9 @@ calls), `challenger.threshold`, `<role>.coverage`, `<role>.served_agreement`, `<
 `calibration.*`, the per-call answers with their confidence and how the cascade judged them
 (`evaluation/<role>.json`, and `evaluation/calibration.json` for the challenger's answers to
 the calibration calls: scrubbed text only), the threshold's reason
-(`evaluation/threshold.json`) and the coverage-vs-agreement curve (`evaluation/cascade.png`).
+(`evaluation/threshold.json`), the coverage-vs-agreement curve (`evaluation/cascade.png`),
+and what the teacher did against what the adapter did on the test calls (tool names or
+text: `evaluation/confusion.json` and `.png`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 
 from slimline import adapters
 from slimline.cascade import Scored, auroc, calibrate, servable, serve_at
-from slimline.chat_format import ParsedResponse, assistant_text, parse_response
+from slimline.chat_format import ParsedResponse, assistant_text, parse_response, reference_calls
 from slimline.config import Settings
 from slimline.models import load_model
 from slimline.prompt import DistilledContext, distilled_context, prompt_messages
@@ -340,4 +342,13 @@ def _log(
     figure = plots.cascade_figure(scored, report.threshold, settings.promote.target_agreement,
                                   report.slug)  # fmt: skip
     mlflow.log_figure(report.run_id, figure, "evaluation/cascade.png")
+    plots.close(figure)
+    test = answers["challenger"]
+    rows = plots.confusion(
+        [plots.action(reference_calls(r.response)) for r in test.records],
+        [plots.action(p.tool_calls, p.invalid_calls) for p in test.parsed],
+    )
+    mlflow.log_dict(report.run_id, {"rows": rows}, "evaluation/confusion.json")
+    figure = plots.confusion_figure(rows, report.slug)
+    mlflow.log_figure(report.run_id, figure, "evaluation/confusion.png")
     plots.close(figure)

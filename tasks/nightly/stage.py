@@ -114,3 +114,18 @@ def close_night(
     mlflow.set_tag(night.run_id, "slimline.nothing_new", str(result.nothing_new).lower())
     mlflow.set_terminated(night.run_id, "FINISHED")
     return result
+
+
+def morning_markdown(result: NightlyResult) -> str:
+    """The night in a few lines, for the person who reviews it in the morning."""
+    lines = [f"# The night: {result.headline}", ""]
+    for stage, figures in result.stages.items():
+        text = ", ".join(f"{k} {v}" for k, v in figures.items()) or "nothing to do"
+        lines.append(f"- **{stage}**: {text}")
+    lines += [
+        "",
+        f"{result.seconds:.0f} s; MLflow run `{result.mlflow_run_id}` (each stage's run is "
+        "nested under it; each trained cluster's run has its loss curve, its coverage curve "
+        "and the gate's decision)." + (" Nothing new tonight." if result.nothing_new else ""),
+    ]
+    return "\n".join(lines) + "\n"

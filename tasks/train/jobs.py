@@ -30,6 +30,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -138,8 +139,30 @@ def placement(settings: Settings, num_jobs: int) -> Placement:
     )
 
 
+class _Lines:
+    """Progress for logs: one line per tenth of the steps (a bar redrawn in a log file
+    repeats itself hundreds of times)."""
+
+    def __init__(self, slug: str) -> None:
+        self.slug, self.shown = slug, -1
+
+    def update(self, cluster_id: int, step: int, total: int, loss: float | None) -> None:
+        tenth = step * 10 // max(total, 1)
+        if tenth > self.shown or step == total:
+            self.shown = tenth
+            figure = f", loss {loss:.3f}" if loss is not None else ""
+            print(f"train {self.slug}: step {step}/{total}{figure}", flush=True)
+
+    def close(self) -> None:
+        pass
+
+
 def _progress(job: TrainJob) -> tuple[Any, Callable[[int, int, int, float | None], None]]:
-    """A progress bar that Ray draws on the driver's console (ray.experimental.tqdm_ray)."""
+    """A progress bar that Ray draws on the driver's console (ray.experimental.tqdm_ray),
+    or plain lines when the driver does not write to a terminal."""
+    if not job.progress_bar:
+        lines = _Lines(job.slug)
+        return lines, lines.update
     from ray.experimental import tqdm_ray
 
     bar = tqdm_ray.tqdm(total=max(1, job.config.get("max_steps") or 1), desc=job.slug)
@@ -247,7 +270,9 @@ def _run(
     place = placement(settings, len(jobs))
     log.info("training %d adapter(s) on Ray: %s", len(jobs), place.describe())
     pending: dict[Any, int] = {}
+    on_terminal = sys.stderr.isatty()
     for i, job in enumerate(jobs):
+        job.progress_bar = on_terminal
         name = f"train:{job.slug}" + (f"~{job.candidate}" if job.candidate else "")
         if place.workers == 1:
             task = ray.remote(run_single_worker).options(

@@ -48,6 +48,7 @@ class TrainJob:
     eval_examples: list[dict[str, Any]] = field(default_factory=list)
     chat_template: str | None = None  # for a tokenizer that has none (base models)
     candidate: str | None = None  # the catalog id this job tries, in a race of base models
+    progress_bar: bool = True  # a bar on a terminal; in logs (CI, `| tee`) a line per tenth
 
 
 @dataclass

@@ -148,6 +148,7 @@ def test_a_night_then_a_quiet_night(tmp_path, calls_file, tiny_base, prefect_api
         "promotion",
         "slimline-report",
         "slimline-clusters",
+        "night-summary",
     } <= flow_run_artifact_keys(state.state_details.flow_run_id)
 
     started = time.perf_counter()

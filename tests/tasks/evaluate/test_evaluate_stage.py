@@ -103,6 +103,10 @@ def test_evaluate_logs_base_challenger_and_champion(
     assert logged["challenger.coverage"] == served.coverage
     assert logged["challenger.threshold"] == report["threshold"]
     assert client.download_artifacts(new_run, "evaluation/cascade.png")
+    rows = json.loads(
+        Path(client.download_artifacts(new_run, "evaluation/confusion.json")).read_text()
+    )["rows"]
+    assert sum(r["calls"] for r in rows) == 4  # every test call, teacher action vs adapter
 
     # the gate keeps the challenger out and says why (4 test calls); the champion stays
     result = CliRunner().invoke(app, ["--home", str(settings.home), "promote", "--json"])
