@@ -118,6 +118,7 @@ def ui(
         "MLflow": f"{urls['MLflow']}/health",
         "Prefect": f"{urls['Prefect']}/api/health",
     }
+
     def _terminated(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt  # a process manager's SIGTERM stops both servers, as Ctrl-C
 
