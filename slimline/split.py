@@ -16,6 +16,23 @@ def _unit_score(conversation_id: str, seed: int) -> float:
     return int(content_hash(f"{seed}:{conversation_id}")[:13], 16) / 16**13
 
 
+def _lower_side(records: list[CallRecord], fraction: float, seed: int, name: str) -> set[str]:
+    """The conversations whose score is below `fraction`; with two or more conversations and
+    0 < fraction < 1 neither side is empty (the lowest-scoring one joins, or the highest
+    leaves)."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"{name} must be within [0, 1], got {fraction}")
+    scores = {c: _unit_score(c, seed) for c in {r.conversation_id for r in records}}
+    lower = {c for c, s in scores.items() if s < fraction}
+    if len(scores) >= 2 and 0.0 < fraction < 1.0:
+        ranked = sorted(scores, key=lambda c: (scores[c], c))
+        if not lower:
+            lower = {ranked[0]}
+        elif len(lower) == len(scores):
+            lower.discard(ranked[-1])
+    return lower
+
+
 def split_by_conversation(
     records: list[CallRecord], eval_fraction: float, seed: int = 0
 ) -> tuple[list[CallRecord], list[CallRecord]]:
@@ -27,16 +44,7 @@ def split_by_conversation(
     (the lowest-scoring conversation moves to eval, or the highest to train). Record order
     is kept on both sides.
     """
-    if not 0.0 <= eval_fraction <= 1.0:
-        raise ValueError(f"eval_fraction must be within [0, 1], got {eval_fraction}")
-    scores = {c: _unit_score(c, seed) for c in {r.conversation_id for r in records}}
-    held = {c for c, s in scores.items() if s < eval_fraction}
-    if len(scores) >= 2 and 0.0 < eval_fraction < 1.0:
-        ranked = sorted(scores, key=lambda c: (scores[c], c))
-        if not held:
-            held = {ranked[0]}
-        elif len(held) == len(scores):
-            held.discard(ranked[-1])
+    held = _lower_side(records, eval_fraction, seed, "eval_fraction")
     train = [r for r in records if r.conversation_id not in held]
     evaluation = [r for r in records if r.conversation_id in held]
     return train, evaluation
@@ -53,19 +61,10 @@ def split_three(
     0 < calibration_share < 1 each of the two gets at least one; a lone held-out conversation
     is a test one (a threshold nobody can test is of no use).
     """
-    if not 0.0 <= calibration_share <= 1.0:
-        raise ValueError(f"calibration_share must be within [0, 1], got {calibration_share}")
     train, held = split_by_conversation(records, heldout_fraction, seed)
-    scores = {c: _unit_score(c, seed + 1) for c in {r.conversation_id for r in held}}
-    calibration = {c for c, s in scores.items() if s < calibration_share}
-    if len(scores) == 1 and calibration_share < 1.0:
+    calibration = _lower_side(held, calibration_share, seed + 1, "calibration_share")
+    if len({r.conversation_id for r in held}) == 1 and calibration_share < 1.0:
         calibration = set()
-    elif len(scores) >= 2 and 0.0 < calibration_share < 1.0:
-        ranked = sorted(scores, key=lambda c: (scores[c], c))
-        if not calibration:
-            calibration = {ranked[0]}
-        elif len(calibration) == len(scores):
-            calibration.discard(ranked[-1])
     return (
         train,
         [r for r in held if r.conversation_id in calibration],

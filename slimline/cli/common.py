@@ -37,20 +37,21 @@ class State:
 
     def raw(self) -> RawStore:
         """The raw store: for collect's and scrub's commands (and `status`) only."""
-        from slimline.store import StoreUnavailable, open_raw
+        from slimline.store import open_raw
 
-        try:
-            return open_raw(self.settings())
-        except StoreUnavailable as exc:
-            fail(str(exc))
-            raise  # unreachable
+        return self._open(open_raw)
 
     def work(self) -> WorkStore:
         """The work store."""
-        from slimline.store import StoreUnavailable, open_work
+        from slimline.store import open_work
+
+        return self._open(open_work)
+
+    def _open(self, opener: Any) -> Any:
+        from slimline.store import StoreUnavailable
 
         try:
-            return open_work(self.settings())
+            return opener(self.settings())
         except StoreUnavailable as exc:
             fail(str(exc))
             raise  # unreachable
