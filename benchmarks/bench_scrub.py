@@ -70,8 +70,8 @@ class _OneByOne:
 
 
 def _naive(records: list[Any], key: str) -> tuple[float, list[Any]]:
-    from slimline.tasks.scrub.analysis import local_analyzer
     from slimline.tasks.scrub.config import ScrubConfig
+    from slimline.tasks.scrub.engine import local_analyzer
     from slimline.tasks.scrub.scrubber import Scrubber
 
     config = ScrubConfig(workers=1, use_cache=False)
@@ -87,7 +87,7 @@ def _naive(records: list[Any], key: str) -> tuple[float, list[Any]]:
 
 
 def _quality(records: list[Any], scrubbed: list[Any], per_kind: int) -> dict[str, Any]:
-    from slimline.tasks.scrub import quality
+    from benchmarks import scrub_quality as quality
     from slimline.tasks.scrub.config import ScrubConfig
     from slimline.tasks.scrub.scrubber import Scrubber
     from slimline.tasks.scrub.walk import map_message

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from slimline.store import RawStore
 from slimline.store import schema as s
 from slimline.store.base import insert_ignore
-from slimline.tasks.scrub.analysis import Span
+from slimline.tasks.scrub.spans import Span
 
 _CHUNK = 500
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from slimline.tasks.scrub import names
-from slimline.tasks.scrub.analysis import Span
+from slimline.tasks.scrub.spans import Span
 
 _WORD = re.compile(r"[^\W_]+")
 _NAME_TOKEN = re.compile(r"[^\W\d_]+")

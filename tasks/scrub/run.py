@@ -16,8 +16,8 @@ from typing import Any
 from slimline.config import Settings
 from slimline.record import CallRecord
 from slimline.store import RawStore, WorkStore
-from slimline.tasks.scrub.analysis import resolve_spacy_model
 from slimline.tasks.scrub.cache import ScrubCache
+from slimline.tasks.scrub.engine import resolve_spacy_model
 from slimline.tasks.scrub.scrubber import Scrubber
 
 SURROGATE_KEY = "scrub-surrogate-key"

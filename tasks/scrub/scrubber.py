@@ -18,11 +18,12 @@ from typing import Any
 
 from slimline.record import CallRecord, Message, canonical_json
 from slimline.tasks.scrub import names
-from slimline.tasks.scrub.analysis import Analysis, Span, resolve
+from slimline.tasks.scrub.analysis import Analysis
 from slimline.tasks.scrub.cache import ScrubCache
 from slimline.tasks.scrub.config import ScrubConfig
 from slimline.tasks.scrub.heavy import without_torch
 from slimline.tasks.scrub.known import KnownValues
+from slimline.tasks.scrub.spans import Span, resolve
 from slimline.tasks.scrub.surrogates import Surrogates
 from slimline.tasks.scrub.walk import map_message, map_metadata, map_tools
 
