@@ -84,9 +84,19 @@ def full_name(parts: list[str]) -> bool:
     return known * 2 >= len(parts)
 
 
+_PLACE_LABELS = {"LOCATION", "GPE", "LOC"}
+
+
+def places(nlp_artifacts: object) -> list[tuple[int, int]]:
+    """Where spaCy saw a place: "Las Vegas" and "San Jose" read as names by the lists."""
+    ents = getattr(nlp_artifacts, "entities", None) or []
+    return [(e.start_char, e.end_char) for e in ents if e.label_ in _PLACE_LABELS]
+
+
 class FullNameRecognizer(LocalRecognizer):
     """Names spaCy's small model misses: two or three capitalised words that read as a name
-    (see `full_name`), anywhere in a run of capitalised words, longest first."""
+    (see `full_name`), anywhere in a run of capitalised words, longest first, unless spaCy
+    saw a place there."""
 
     def __init__(self) -> None:
         super().__init__(supported_entities=["PERSON"], name="SlimlineFullName")
@@ -96,6 +106,7 @@ class FullNameRecognizer(LocalRecognizer):
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts=None) -> list:
         out = []
+        where = places(nlp_artifacts)
         for run in capitalised_runs(text):
             words = [text[s:e] for s, e in run]
             i = 0
@@ -107,7 +118,8 @@ class FullNameRecognizer(LocalRecognizer):
                     particles = sum(names.is_particle(w) for w in window)
                     if full_name(window) and (n <= 3 or particles >= n - 3):
                         start, end = run[i][0], run[i + n - 1][1]
-                        out.append(RecognizerResult("PERSON", start, end, 0.9))
+                        if not any(s < end and start < e for s, e in where):
+                            out.append(RecognizerResult("PERSON", start, end, 0.9))
                         i += n
                         break
                 else:

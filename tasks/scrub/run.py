@@ -1,6 +1,7 @@
 """The scrub stage as one call: `scrub_new_calls(settings)` scrubs every raw call stored since
 the last run into the work store, and reports what it found (counts only, never values) to
-MLflow.
+MLflow. A call that cannot be scrubbed is set aside in the work store's scrub quarantine
+(its id and the reason, never its content) and counted; the others go on.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from slimline.record import CallRecord
 from slimline.store import RawStore, WorkStore
 from slimline.tasks.scrub.cache import ScrubCache
 from slimline.tasks.scrub.engine import resolve_spacy_model
-from slimline.tasks.scrub.scrubber import Scrubber
+from slimline.tasks.scrub.scrubber import Scrubber, Unscrubbable
 
 SURROGATE_KEY = "scrub-surrogate-key"
 STAGE_TAG = "slimline.stage"
@@ -26,7 +27,7 @@ _LOG = logging.getLogger("slimline.scrub")
 
 
 class ScrubError(RuntimeError):
-    """A call that could not be scrubbed; names the call, never its content."""
+    """Scrub could not run (not one call: those are set aside); never quotes content."""
 
 
 @dataclass
@@ -42,6 +43,8 @@ class ScrubResult:
     sources: dict[str, int] = field(default_factory=dict)  # calls per collection source
     source_entities: dict[str, int] = field(default_factory=dict)  # hits per source
     places: dict[str, int] = field(default_factory=dict)  # hits per place in a call
+    quarantined: int = 0  # calls set aside (work store's scrub_quarantine), with a reason
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)  # per kind of reason
     seconds: float = 0.0
     mlflow_run_id: str | None = None
 
@@ -79,7 +82,7 @@ def scrub_new_calls(
 def _run(settings: Settings, raw: RawStore, work: WorkStore, report: bool) -> ScrubResult:
     config = settings.scrub
     started = time.perf_counter()
-    cursor, last = work.max_raw_seq(), raw.max_seq()
+    cursor, last = work.scrub_watermark(), raw.max_seq()
     if cursor >= last:  # nothing new: check the config, record the run, done
         resolve_spacy_model(config.spacy_model)
         result = ScrubResult(run_id=work.start_run("scrub"))
@@ -94,7 +97,9 @@ def _run(settings: Settings, raw: RawStore, work: WorkStore, report: bool) -> Sc
     try:
         while cursor < last:
             window_end = _learn_window(scrubber, raw, cursor, last, config.window)
-            result.scrubbed += _scrub_window(scrubber, raw, work, cursor, window_end, run_id)
+            result.scrubbed += _scrub_window(
+                scrubber, raw, work, cursor, window_end, run_id, result
+            )
             scrubber.end_window()
             cursor = window_end
     except BaseException:
@@ -104,10 +109,11 @@ def _run(settings: Settings, raw: RawStore, work: WorkStore, report: bool) -> Sc
         scrubber.close()
     _finish(work, run_id, result, scrubber, started, "completed")
     _LOG.info(
-        "scrub %s: %d calls, %d strings analysed, %d from cache, in %.1f s",
-        run_id, result.scrubbed, result.analysed, result.from_cache, result.seconds,
+        "scrub %s: %d calls, %d set aside, %d strings analysed, %d from cache, in %.1f s",
+        run_id, result.scrubbed, result.quarantined, result.analysed, result.from_cache,
+        result.seconds,
     )  # fmt: skip
-    if report and result.scrubbed:
+    if report and (result.scrubbed or result.quarantined):
         result.mlflow_run_id = log_to_mlflow(settings, result)
     return result
 
@@ -137,25 +143,42 @@ def _learn_window(scrubber: Scrubber, raw: RawStore, after: int, last: int, size
 
 
 def _scrub_window(
-    scrubber: Scrubber, raw: RawStore, work: WorkStore, after: int, upto: int, run_id: str
+    scrubber: Scrubber,
+    raw: RawStore,
+    work: WorkStore,
+    after: int,
+    upto: int,
+    run_id: str,
+    result: ScrubResult,
 ) -> int:
+    """Scrub the window's calls into the work store; set aside (and count) each call that
+    cannot be scrubbed, in the same transaction as the batch it falls in."""
     written = 0
     batch: list[tuple[int, CallRecord]] = []
+    aside: list[tuple[int, str, str]] = []
     for seq, rec in _calls(raw, after, upto):
         try:
             batch.append((seq, scrubber.scrub(rec)))
-        except Exception as exc:  # name the call, not its content
-            raise ScrubError(
-                f"could not scrub call {rec.id} (raw seq {seq}): {type(exc).__name__}"
-            ) from None
-        if len(batch) >= scrubber.config.batch_size:
-            work.add_scrubbed(batch, run_id)
-            written += len(batch)
-            batch = []
-    if batch:
-        work.add_scrubbed(batch, run_id)
-        written += len(batch)
+        except Unscrubbable as exc:
+            aside.append((seq, rec.id, exc.reason))
+            kind = reason_kind(exc.reason)
+            result.quarantine_reasons[kind] = result.quarantine_reasons.get(kind, 0) + 1
+            _LOG.warning("call %s (raw seq %d) set aside: %s", rec.id, seq, exc.reason)
+        if len(batch) + len(aside) >= scrubber.config.batch_size:
+            work.add_scrubbed(batch, run_id, quarantined=aside)
+            written, result.quarantined = written + len(batch), result.quarantined + len(aside)
+            batch, aside = [], []
+    if batch or aside:
+        work.add_scrubbed(batch, run_id, quarantined=aside)
+        written, result.quarantined = written + len(batch), result.quarantined + len(aside)
     return written
+
+
+def reason_kind(reason: str) -> str:
+    """A short name for a kind of reason, for counts: too_long, analysis, scrub."""
+    if "max_string_chars" in reason:
+        return "too_long"
+    return "analysis" if reason.startswith("analysis failed") else "scrub"
 
 
 def _finish(
@@ -203,7 +226,9 @@ def log_to_mlflow(settings: Settings, result: ScrubResult) -> str:
         "seconds": result.seconds,
         "calls_per_s": result.calls_per_s,
         "entities_total": sum(result.entities.values()),
+        "quarantined_calls": result.quarantined,
     }
+    metrics.update({f"quarantined.{k}": v for k, v in result.quarantine_reasons.items()})
     metrics.update({f"entities.{k}": v for k, v in result.entities.items()})
     metrics.update({f"place.{k}": v for k, v in result.places.items()})
     metrics.update({f"source.{k}.calls": v for k, v in result.sources.items()})
