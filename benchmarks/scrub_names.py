@@ -23,6 +23,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from benchmarks import scrub_quality
 from slimline.record import CallRecord, Message
 
 NAMES: dict[str, list[str]] = {
@@ -244,3 +245,35 @@ def name_recall(planted: list[PlantedName], scrubbed: list[CallRecord]) -> dict[
         "by_language": {k: f"{v[0]}/{v[1]}" for k, v in by_lang.items()},
         "missed": missed,
     }
+
+
+def measure(records: list[CallRecord], config: Any, key: str = "ab" * 32) -> dict[str, Any]:
+    """Plant the whole set at each place in copies of `records`, scrub each place's copies
+    with its own Scrubber (so one place's finds do not help another's), and return the
+    recall per place and the precision of every replaced span over all of them."""
+    from slimline.tasks.scrub.scrubber import Scrubber
+
+    out: dict[str, Any] = {}
+    spans: dict[str, Any] = {}
+    truth: set[str] = set()
+    for place in PLACES:
+        planted_calls, planted = plant_names(records, place)
+        scrubber = Scrubber(config, key)
+        scrubber.spans.update(spans)  # the real calls' strings: analysed once
+        try:
+            scrubber.learn(planted_calls)
+            scrubbed = [scrubber.scrub(r) for r in planted_calls]
+        finally:
+            scrubber.close()
+        spans.update(scrubber.spans)
+        out[place] = name_recall(planted, scrubbed)
+        truth |= {p.value for p in planted} | {w for p in planted for w in p.value.split()}
+        truth |= {o for p in planted for o in p.others}
+        truth |= scrub_quality.pii_named_by_keys(scrubber, planted_calls)
+    score = scrub_quality.precision(spans, truth)
+    out["precision"] = round(score.value, 4)
+    out["spans_true"], out["spans_false"] = score.true, score.false
+    out["top_false_positives"] = [
+        f"{entity}: {text!r} x{n}" for (entity, text), n in score.false_by_text.most_common(8)
+    ]
+    return out

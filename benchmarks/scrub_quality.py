@@ -271,6 +271,23 @@ def precision(spans: dict[str, list[tuple[int, int, str, float]]], pii: set[str]
     return result
 
 
+def pii_named_by_keys(scrubber: Any, records: list[CallRecord]) -> set[str]:
+    """The values the data's own JSON keys (and structure) name as PII, and their words."""
+    from slimline.tasks.scrub.walk import map_message
+
+    values: set[str] = set()
+
+    def visit(text: str, hint: str | None, place: str) -> str:
+        if scrubber.hinted(text, hint):
+            values.update([text, *text.split()])
+        return text
+
+    for rec in records:
+        for msg in [*rec.messages, rec.response]:
+            map_message(msg.model_dump(mode="json", exclude_none=True), visit, scrubber.hints)
+    return values
+
+
 def _inside(piece: str, pii: set[str]) -> bool:
     return len(piece) > 3 and any(piece in v for v in pii if len(v) > len(piece))
 

@@ -194,10 +194,11 @@ class ScrubConfig(BaseModel):
         "cards, keys ...) are replaced in it, never its words",
     )
     max_string_chars: int = Field(
-        default=10_000_000,
+        default=1_000_000,
         description="a call holding a longer string is set aside (quarantined in the work "
-        "store with its reason) instead of scrubbed; shorter long strings are analysed in "
-        "pieces",
+        "store with its reason) instead of scrubbed: no small model's context holds it, and "
+        "analysing it costs ~30 s per million characters; shorter strings over 100,000 "
+        "characters are analysed in overlapping pieces",
     )
     use_cache: bool = Field(
         default=True,

@@ -2,8 +2,9 @@
 
 The package ships two pickles (730 K first names, 980 K last names, each with its rank in
 up to ten countries); loading them whole takes ~2 GB and 15-20 s. Scrub needs only "is this
-word a first (or last) name somewhere, and how common": each name's best rank. So the first
-use derives that once, in a child process (its memory is returned when it exits), into a
+word a first (or last) name somewhere, and is it a common one": the names ranked in the top
+MAX_RANK of some country, the first names split at FIRST_RANK. So the first use derives
+that once, in a child process (its memory is returned when it exits), into a
 small file in the user's cache folder (`$SLIMLINE_NAMES_CACHE`, else
 `$XDG_CACHE_HOME/slimline`, else `~/.cache/slimline`), keyed by the package's version;
 every later load reads that file (well under a second). A lock keeps parallel analysis
@@ -28,8 +29,9 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-DERIVE_VERSION = "1"
+DERIVE_VERSION = "2"
 MAX_RANK = 5000  # names ranked lower than this in every country are left out
+FIRST_RANK = 2000  # first names ranked this high somewhere are "top" first names
 _NAME = re.compile(r"[^\W\d_]{2,}(?:['’-][^\W\d_]+)*")
 _LOG = logging.getLogger("slimline.scrub")
 
@@ -55,12 +57,13 @@ def cache_file(version: str) -> Path:
 
 
 @cache
-def load() -> tuple[Ranks, Ranks]:
-    """(first names, last names) with their best rank; empty without the package."""
+def load() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(first names ranked in the top FIRST_RANK of some country, the other first names,
+    last names), lower case; empty without the package."""
     version = package_version()
     if version is None:
         _LOG.warning("names-dataset is not installed: names are judged by Faker's lists only")
-        return {}, {}
+        return frozenset(), frozenset(), frozenset()
     path = cache_file(version)
     if not path.is_file():
         _derive_once(path)
@@ -94,14 +97,14 @@ def _derive_once(path: Path) -> None:
         _LOG.info("derived the name tables in %.1f s", time.perf_counter() - started)
 
 
-def _read(path: Path) -> tuple[Ranks, Ranks]:
-    first: Ranks = {}
-    last: Ranks = {}
+def _read(path: Path) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
     with gzip.open(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            kind, name, rank = line.rstrip("\n").split("\t")
-            (first if kind == "f" else last)[name] = int(rank)
-    return first, last
+        parts = f.read().split("\n#")
+    found = {}
+    for part in parts:
+        head, _, body = part.lstrip("#").partition("\n")
+        found[head] = frozenset(body.split("\n")) - {""}
+    return found["first-top"], found["first-rest"], found["last"]
 
 
 def best_ranks(table: dict[str, dict]) -> Ranks:
@@ -129,8 +132,12 @@ def derive(out: Path) -> None:
         for kind in ("first", "last"):
             with gzip.open(folder / f"{kind}_names.pkl.gz") as src:
                 ranks = best_ranks(pickle.load(src))
-            for name, rank in sorted(ranks.items()):
-                f.write(f"{kind[0]}\t{name}\t{rank}\n")
+            if kind == "first":
+                top = sorted(n for n, r in ranks.items() if r <= FIRST_RANK)
+                rest = sorted(n for n, r in ranks.items() if r > FIRST_RANK)
+                f.write("#first-top\n" + "\n".join(top) + "\n#first-rest\n" + "\n".join(rest))
+            else:
+                f.write("\n#last\n" + "\n".join(sorted(ranks)) + "\n")
             del ranks
     os.replace(tmp, out)
 

@@ -5,8 +5,8 @@ Names come from two sources: Faker's person providers of many locales (curated, 
 script) and the `names-dataset` package (first and last names of 105 countries with their
 rank, see namedata.py), so uncommon names from Georgia, Nigeria, Poland or Japan are known
 too. A name from names-dataset counts as a first name when it ranks in the top
-`FIRST_RANK` first names of some country (its long tail holds words people typed into a
-name field), as a last name within the derived table. Common English words (word_lists)
+`namedata.FIRST_RANK` first names of some country (its long tail holds words people typed
+into a name field), as a last name within the derived table. Common English words (word_lists)
 are never names on their own, e.g. "May", "Will", "Mode", "Lookup".
 """
 
@@ -35,7 +35,6 @@ NAME_LOCALES = (
     "vi_VN", "hi_IN", "ta_IN", "yo_NG", "zu_ZA", "sw", "ga_IE", "et_EE", "lv_LV", "lt_LT",
     "ja_JP", "zh_CN", "ko_KR",
 )  # fmt: skip
-FIRST_RANK = 2000  # a names-dataset first name must rank this high in some country
 
 _LATIN = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ'\-]+")
 
@@ -74,9 +73,8 @@ def _name_sets() -> tuple[frozenset[str], frozenset[str]]:
 def _known() -> tuple[frozenset[str], frozenset[str]]:
     """Every known first name and last name (both sources), lower case."""
     faker_first, faker_last = _name_sets()
-    ranked_first, ranked_last = namedata.load()
-    first = faker_first | {n for n, r in ranked_first.items() if r <= FIRST_RANK}
-    return frozenset(first), faker_last | frozenset(ranked_last)
+    top_first, _rest, ranked_last = namedata.load()
+    return faker_first | top_first, faker_last | ranked_last
 
 
 def first_names() -> frozenset[str]:
@@ -144,7 +142,7 @@ def role(token: str) -> str:
     Deciding from the token alone (not its position) is what keeps name parts consistent:
     "Mia" gets the same surrogate inside "Mia Garcia" and on its own. A name that is both
     goes by how common it is as each in the US (Faker's weights), then by Faker's lists,
-    then by its rank in names-dataset.
+    then by names-dataset (a top first name, else a last name, else a first name).
     """
     low = token.lower()
     us_first, us_last = _us_weights()
@@ -155,11 +153,10 @@ def role(token: str) -> str:
         return "first"
     if low in last:
         return "last"
-    ranked_first, ranked_last = namedata.load()
-    if low in ranked_first or low in ranked_last:
-        big = namedata.MAX_RANK + 1
-        return "first" if ranked_first.get(low, big) <= ranked_last.get(low, big) else "last"
-    return "first"
+    top_first, _rest, ranked_last = namedata.load()
+    if low in top_first:
+        return "first"
+    return "last" if low in ranked_last else "first"
 
 
 @cache

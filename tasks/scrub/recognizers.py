@@ -236,16 +236,41 @@ def _name_id(value: str, text: str, start: int) -> bool:
 
 
 class QuickPhoneRecognizer(PhoneRecognizer):
-    """Presidio's phone recognizer (libphonenumber, several regions), run only on text
-    with enough digits in a row to be a phone number: it is the slowest recognizer."""
+    """Presidio's phone recognizer (libphonenumber, several regions), the slowest one, run
+    only where a phone number can be: near a run of 7+ digits that is not a date or a
+    time ("2026-11-30T12:00" is in every line of a log). A long text is matched in windows
+    around those runs, not whole."""
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts=None) -> list:
-        if not _PHONE_CANDIDATE.search(text):
+        spots = [m for m in _PHONE_CANDIDATE.finditer(text) if not _DATE_LIKE.match(m.group())]
+        if not spots:
             return []
-        return super().analyze(text, entities, nlp_artifacts)
+        if len(text) <= _WHOLE_TEXT:
+            return super().analyze(text, entities, nlp_artifacts)
+        out = []
+        for start, end in _windows(spots, len(text)):
+            for r in super().analyze(text[start:end], entities, None):
+                r.start, r.end = r.start + start, r.end + start
+                out.append(r)
+        return out
 
 
 _PHONE_CANDIDATE = re.compile(r"\d(?:[\s().-]{0,3}\d){6}")
+_DATE_LIKE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?!\d)|\d{1,2}[-/.]\d{1,2}[-/.]\d{4}")
+_WHOLE_TEXT = 5_000  # shorter texts are matched whole, as Presidio does
+_MARGIN = 40
+
+
+def _windows(spots: list[re.Match[str]], size: int) -> list[tuple[int, int]]:
+    """Merged windows of _MARGIN characters around each spot."""
+    out: list[tuple[int, int]] = []
+    for m in spots:
+        start, end = max(0, m.start() - _MARGIN), min(size, m.end() + _MARGIN)
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
 
 
 def builtin_recognizers(config: ScrubConfig) -> list[LocalRecognizer]:

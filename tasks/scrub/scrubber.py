@@ -325,10 +325,10 @@ class Scrubber:
         if entity and (conv is not None or real_identifier(entity, text)):
             spans: list[Span] = [(0, len(text), entity, 1.0)]
         else:
-            own = self.spans.get(text, [])
-            if conv is None:
-                own = [s for s in own if real_identifier(s[2], text[s[0] : s[1]])]
-            spans = resolve(own + self.known.find(text, conv))
+            found = self.spans.get(text, []) + self.known.find(text, conv)
+            if conv is None:  # the constant context: real identifiers only
+                found = [s for s in found if real_identifier(s[2], text[s[0] : s[1]])]
+            spans = resolve(found)
         out = self._anonymize(text, spans) if spans else text
         for span in spans:
             self.entities[span[2]] += 1

@@ -30,7 +30,7 @@ COMMON_EXTRA = [
     "baggage", "insurance", "cabin", "dr", "mr", "mrs", "ms", "miss", "sir", "madam", "jr",
     "sr", "ii", "iii", "iv",
     # words of system prompts and tool schemas (issue 15: "Customer Lookup", "max 6 months")
-    "lookup", "max", "min", "password", "secret", "token", "key", "policy", "usage", "tool",
+    "lookup", "min", "password", "secret", "token", "key", "policy", "usage", "tool",
     "tools", "function", "functions", "parameter", "parameters", "required", "optional",
     "default", "example", "string", "integer", "boolean", "object", "array", "null", "true",
     "false", "id", "ids", "note", "notes", "step", "steps", "rule", "rules", "guideline",
