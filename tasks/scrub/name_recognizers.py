@@ -95,8 +95,9 @@ def places(nlp_artifacts: object) -> list[tuple[int, int]]:
 
 class FullNameRecognizer(LocalRecognizer):
     """Names spaCy's small model misses: two or three capitalised words that read as a name
-    (see `full_name`), anywhere in a run of capitalised words, longest first, unless spaCy
-    saw a place there."""
+    (see `full_name`), anywhere in a run of capitalised words, longest first; where spaCy
+    saw a place, only if it starts with a first name of Faker's curated lists ("Beatriz
+    Macedo", not "Las Vegas")."""
 
     def __init__(self) -> None:
         super().__init__(supported_entities=["PERSON"], name="SlimlineFullName")
@@ -118,7 +119,8 @@ class FullNameRecognizer(LocalRecognizer):
                     particles = sum(names.is_particle(w) for w in window)
                     if full_name(window) and (n <= 3 or particles >= n - 3):
                         start, end = run[i][0], run[i + n - 1][1]
-                        if not any(s < end and start < e for s, e in where):
+                        place = any(s < end and start < e for s, e in where)
+                        if not place or names.is_curated_first_name(window[0]):
                             out.append(RecognizerResult("PERSON", start, end, 0.9))
                         i += n
                         break
@@ -197,7 +199,10 @@ def _plausible(text: str, start: int, end: int, kind: str) -> bool:
     if kind == "strong":
         return True
     if _common(tokens[0]) and tokens[0].lower() not in names.first_names():
-        return False  # "Hi, this is Customer Support", "Thanks, Team"
+        # "Hi, this is Customer Support", "Thanks, Team"; but "Thanks,\nDo Hai Yen"
+        rest = tokens[1:]
+        if not rest or any(_common(t) for t in rest) or not any(map(names.is_name, rest)):
+            return False
     if kind in ("greeting", "signoff"):
         return not all(_common(t) for t in tokens)
     known = [names.is_name(t) for t in tokens]

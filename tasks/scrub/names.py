@@ -4,9 +4,8 @@ common words that are no names on their own, and which first/last names surrogat
 Names come from two sources: Faker's person providers of many locales (curated, Latin
 script) and the `names-dataset` package (first and last names of 105 countries with their
 rank, see namedata.py), so uncommon names from Georgia, Nigeria, Poland or Japan are known
-too. A name from names-dataset counts as a first name when it ranks in the top
-`namedata.FIRST_RANK` first names of some country (its long tail holds words people typed
-into a name field), as a last name within the derived table. Common English words (word_lists)
+too (see namedata.py for which of its names are kept: not its long tail, not the words
+an English text writes in lower case). Common English words (word_lists)
 are never names on their own, e.g. "May", "Will", "Mode", "Lookup".
 """
 
@@ -73,8 +72,8 @@ def _name_sets() -> tuple[frozenset[str], frozenset[str]]:
 def _known() -> tuple[frozenset[str], frozenset[str]]:
     """Every known first name and last name (both sources), lower case."""
     faker_first, faker_last = _name_sets()
-    top_first, _rest, ranked_last = namedata.load()
-    return faker_first | top_first, faker_last | ranked_last
+    ranked_first, ranked_last = namedata.load()
+    return faker_first | ranked_first, faker_last | ranked_last
 
 
 def first_names() -> frozenset[str]:
@@ -131,6 +130,13 @@ def is_first_name(token: str) -> bool:
     return low in _known()[0] and low not in common_words()
 
 
+def is_curated_first_name(token: str) -> bool:
+    """True if `token` is a first name of Faker's curated lists and not a common word
+    ("Beatriz", not names-dataset's "Las" or "San")."""
+    low = token.lower()
+    return low in _name_sets()[0] and low not in common_words()
+
+
 def is_particle(token: str) -> bool:
     """ "van", "de", "bin" ...: a word that joins the parts of a name (written lower case)."""
     return token in PARTICLES
@@ -153,8 +159,8 @@ def role(token: str) -> str:
         return "first"
     if low in last:
         return "last"
-    top_first, _rest, ranked_last = namedata.load()
-    if low in top_first:
+    ranked_first, ranked_last = namedata.load()
+    if low in ranked_first:
         return "first"
     return "last" if low in ranked_last else "first"
 

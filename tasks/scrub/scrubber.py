@@ -109,7 +109,7 @@ class Scrubber:
     def _collect_record(self, rec: CallRecord) -> None:
         conv = rec.conversation_id
         for msg in [*rec.messages, rec.response]:
-            key = _message_key(msg)
+            key = message_key(msg)
             scope = self._scope(key, conv) if msg.role in CONTEXT_ROLES else conv
             if (scope, key) not in self._seen:
                 self._seen.add((scope, key))
@@ -278,7 +278,7 @@ class Scrubber:
         conv = rec.conversation_id
         messages = []
         for msg in [*rec.messages, rec.response]:
-            key = _message_key(msg)
+            key = message_key(msg)
             constant = msg.role in CONTEXT_ROLES and self._is_constant(key)
             memo = ("const", key) if constant else (conv, key)
             if memo not in self._messages:
@@ -369,7 +369,7 @@ class Scrubber:
         }
 
 
-def _message_key(msg: Message) -> Any:
+def message_key(msg: Message) -> Any:
     """What tells two messages apart, cheaper to build than their canonical JSON."""
     content = (
         msg.content

@@ -29,6 +29,9 @@ COMMON_EXTRA = [
     "return", "exchange", "cancel", "modify", "update", "book", "booking", "reservation",
     "baggage", "insurance", "cabin", "dr", "mr", "mrs", "ms", "miss", "sir", "madam", "jr",
     "sr", "ii", "iii", "iv",
+    # words that start place names ("Santa Monica", "Fort Worth"), not people's
+    "santa", "san", "fort", "mount", "port", "saint", "lake", "north", "south", "east",
+    "west", "new", "county",
     # words of system prompts and tool schemas (issue 15: "Customer Lookup", "max 6 months")
     "lookup", "min", "password", "secret", "token", "key", "policy", "usage", "tool",
     "tools", "function", "functions", "parameter", "parameters", "required", "optional",
