@@ -35,7 +35,7 @@ from slimline.tasks.scrub.heavy import without_torch
 from slimline.tasks.scrub.known import Known, KnownValues
 from slimline.tasks.scrub.spans import Span, resolve
 from slimline.tasks.scrub.surrogates import Surrogates
-from slimline.tasks.scrub.walk import map_message, map_metadata, map_tools
+from slimline.tasks.scrub.walk import NAME_BY_STRUCTURE, map_message, map_metadata, map_tools
 
 _ALNUM = re.compile(r"[^\W_]")
 _SCALARS = (
@@ -223,6 +223,12 @@ class Scrubber:
 
     def hinted(self, text: str, hint: str | None) -> str | None:
         """The entity a JSON key names, if the value under it looks like one."""
+        if hint == NAME_BY_STRUCTURE:  # a `name` beside contact keys: a name, if it reads so
+            words = re.findall(r"[^\W\d_]+", text)
+            common = names.common_words()
+            if not words or not any(names.is_name(w) or w.lower() not in common for w in words):
+                return None  # "adult", "Premium Member"
+            hint = "PERSON"
         if not hint or hint not in self.types or not text.strip():
             return None
         letters = sum(c.isalpha() for c in text)

@@ -34,6 +34,8 @@ _JSON_STYLES: list[dict[str, Any]] = [
 ]
 SCHEMA_TEXT_KEYS = {"description", "examples", "example", "default"}
 
+# the hint of a value that structure (not its own key) says is a person's name
+NAME_BY_STRUCTURE = "PERSON_BY_STRUCTURE"
 # keys whose string value is a person's name when their object describes a person
 NAME_KEYS = frozenset({
     "name", "full_name", "fullname", "display_name", "contact_name", "holder", "holder_name",
@@ -165,7 +167,7 @@ def map_json(
             item_hint = hints.get(k, hint if isinstance(item, list) else None)
             named = (person and k in NAME_KEYS) or (name_object and k in NAME_PART_KEYS)
             if item_hint is None and named and isinstance(item, str):
-                item_hint = "PERSON"
+                item_hint = NAME_BY_STRUCTURE
             new, c = map_json(item, visit, hints, place, item_hint, str(key))
             out[key] = new
             changed |= c

@@ -82,3 +82,36 @@ def test_a_name_word_is_known_in_its_conversation_a_full_name_everywhere():
     assert "Don" not in {text[s:e] for s, e, _, _ in known.find(text, "conv-1")}  # Don't
     assert known.learn("SECRET", "password", "conv-1") == []  # a word is never looked for
     assert known.learn("ZIP_CODE", "32169", "conv-1") == [("ZIP_CODE", "32169", "conv-1")]
+
+
+def test_structure_says_which_name_is_a_persons(scrub_config):
+    import json
+
+    from slimline.tasks.scrub.scrubber import Scrubber
+    from slimline.tasks.scrub.walk import map_json_text
+
+    scrubber = Scrubber(scrub_config, "ab" * 32)
+    found: list[tuple[str, str]] = []
+
+    def visit(text: str, hint: str | None, place: str) -> str:
+        entity = scrubber.hinted(text, hint)
+        if entity:
+            found.append((text, entity))
+        return text
+
+    def names_in(obj: object) -> list[str]:
+        found.clear()
+        map_json_text(json.dumps(obj), visit, scrubber.hints, "tool_result")
+        return [text for text, entity in found if entity == "PERSON"]
+
+    assert names_in({"name": "Jan van der Berg", "email": "j@mail.example"}) == ["Jan van der Berg"]
+    assert names_in({"customer": {"full_name": "Ngozi Eze", "tier": "gold"}}) == ["Ngozi Eze"]
+    assert names_in({"passengers": [{"name": "Levan Beridze"}]}) == ["Levan Beridze"]
+    assert names_in({"name": {"first": "Nodar", "last": "Tsiklauri"}, "phone": "555-0100"}) == [
+        "Nodar",
+        "Tsiklauri",
+    ]
+    assert names_in({"name": "Yoga Mat", "price": 25.0, "sku": "YM-1"}) == []
+    assert names_in({"function": {"name": "get_user", "arguments": "{}"}}) == []
+    assert names_in({"display_name": "Premium Member", "user_id": "u1", "email": "a@b.io"}) == []
+    scrubber.close()
