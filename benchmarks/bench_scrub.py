@@ -12,8 +12,15 @@
 - quality: recall per kind on PII planted into real calls (user text, agent text, tool
   arguments, tool results), precision with the most common false positives, and the share
   of the teacher's copied tool-call arguments that stay copies after scrubbing.
+- names (issue 15): 220 uncommon names of 14 languages written by hand (scrub_names.py),
+  planted into the last call of each conversation in each place (a customer record a tool
+  returned, the customer's own words, a signature, and free text with no cue), recall per
+  place and language, and the precision of all replaced spans.
+- constant context: of the distinct system-prompt strings and tool-description strings of
+  the bundled calls, how many the full run changed (should be none).
 Aim: >= 10x the naive calls/s; recall >= 99.5% (emails, phones, cards, SSNs, IPs, secrets)
-and >= 95% (names, street addresses); copy consistency >= 99%.
+and >= 95% (names, street addresses); uncommon names >= 98% in each target place;
+precision >= 95%; copy consistency >= 99%.
 Knobs: SLIMLINE_BENCH_NAIVE_CALLS (default 24), SLIMLINE_BENCH_PLANT_PER_KIND (300).
 """
 
@@ -37,10 +44,12 @@ def _records() -> list[Any]:
     ]
 
 
-def _ours(records: list[Any], home: Path) -> tuple[Any, list[Any]]:
+def _ours(records: list[Any], home: Path) -> tuple[Any, list[Any], set[str]]:
+    """The run, its scrubbed calls, and the context keys it found constant."""
     from slimline.config import load_settings
     from slimline.store import open_raw, open_work
-    from slimline.tasks.scrub.stage import run_scrub
+    from slimline.tasks.scrub.cache import ScrubCache
+    from slimline.tasks.scrub.stage import SURROGATE_KEY, run_scrub
 
     settings = load_settings(home=home)
     home.mkdir(parents=True, exist_ok=True)
@@ -49,9 +58,22 @@ def _ours(records: list[Any], home: Path) -> tuple[Any, list[Any]]:
         raw.add_calls(records[start : start + 500])
     result = run_scrub(settings, raw, work, report=False)
     by_id = {r.id: r for r in work.iter_scrubbed()}
+    cache = ScrubCache(raw, raw.secret(SURROGATE_KEY), settings.scrub.fingerprint())
+    constant = cache.constant_contexts(sorted(_context_keys(records)))
     raw.close()
     work.close()
-    return result, [by_id[r.id] for r in records]
+    return result, [by_id[r.id] for r in records], constant
+
+
+def _context_keys(records: list[Any]) -> set[str]:
+    from slimline.record import canonical_json
+    from slimline.tasks.scrub.context import context_key
+    from slimline.tasks.scrub.scrubber import CONTEXT_ROLES, message_key
+
+    keys = {context_key(canonical_json(r.tools)) for r in records if r.tools}
+    for r in records:
+        keys |= {context_key(message_key(m)) for m in r.messages if m.role in CONTEXT_ROLES}
+    return keys
 
 
 class _OneByOne:
@@ -69,9 +91,9 @@ class _OneByOne:
         pass
 
 
-def _naive(records: list[Any], key: str) -> tuple[float, list[Any]]:
-    from slimline.tasks.scrub.analysis import local_analyzer
+def _naive(records: list[Any], key: str, constant: set[str]) -> tuple[float, list[Any]]:
     from slimline.tasks.scrub.config import ScrubConfig
+    from slimline.tasks.scrub.engine import local_analyzer
     from slimline.tasks.scrub.scrubber import Scrubber
 
     config = ScrubConfig(workers=1, use_cache=False)
@@ -81,16 +103,16 @@ def _naive(records: list[Any], key: str) -> tuple[float, list[Any]]:
     for rec in records:
         scrubber = Scrubber(config, key)  # nothing carried from one call to the next
         scrubber.analysis = _OneByOne(analyzer)  # type: ignore[assignment]
+        scrubber.constant |= constant  # what the whole run saw: one call cannot tell
         scrubber.learn([rec])
         out.append(scrubber.scrub(rec))
     return time.perf_counter() - start, out
 
 
 def _quality(records: list[Any], scrubbed: list[Any], per_kind: int) -> dict[str, Any]:
-    from slimline.tasks.scrub import quality
+    from benchmarks import scrub_quality as quality
     from slimline.tasks.scrub.config import ScrubConfig
     from slimline.tasks.scrub.scrubber import Scrubber
-    from slimline.tasks.scrub.walk import map_message
 
     kept, total = quality.copy_consistency(records, scrubbed)
     last: dict[str, Any] = {}
@@ -106,15 +128,7 @@ def _quality(records: list[Any], scrubbed: list[Any], per_kind: int) -> dict[str
         scrubber.close()
     found = quality.recall(planted, out)
     truth = {p.value for p in planted} | {t for p in planted for t in p.value.split()}
-
-    def visit(text: str, hint: str | None, place: str) -> str:
-        if scrubber.hinted(text, hint):
-            truth.update([text, *text.split()])
-        return text
-
-    for rec in planted_calls:
-        for msg in [*rec.messages, rec.response]:
-            map_message(msg.model_dump(mode="json", exclude_none=True), visit, scrubber.hints)
+    truth |= quality.pii_named_by_keys(scrubber, planted_calls)
     score = quality.precision(scrubber.spans, truth)
     return {
         "copy_consistency": round(kept / max(1, total), 4),
@@ -129,7 +143,19 @@ def _quality(records: list[Any], scrubbed: list[Any], per_kind: int) -> dict[str
             f"{entity}: {text!r} x{n}" for (entity, text), n in score.false_by_text.most_common(8)
         ],
         "missed": [f"{p.kind}: {p.value!r} ({p.place})" for p in quality.missed(planted, out)],
+        "constant_context": quality.context_changes(records, scrubbed),
+        "names": _names(base),
     }
+
+
+def _names(base: list[Any]) -> dict[str, Any]:
+    from benchmarks import scrub_names
+    from slimline.tasks.scrub.config import ScrubConfig
+
+    figures = scrub_names.measure(base, ScrubConfig())
+    for place in scrub_names.PLACES:
+        figures[place]["missed"] = figures[place]["missed"][:10]
+    return figures
 
 
 def result_workers() -> int:
@@ -143,13 +169,13 @@ def main(out_dir: Path) -> dict[str, Any]:
     naive_n = int(os.environ.get("SLIMLINE_BENCH_NAIVE_CALLS", "24"))
     per_kind = int(os.environ.get("SLIMLINE_BENCH_PLANT_PER_KIND", "300"))
     with tempfile.TemporaryDirectory(prefix="slimline-bench-scrub-") as tmp:
-        result, ours = _ours(records, Path(tmp) / "home")
+        result, ours, constant = _ours(records, Path(tmp) / "home")
         from slimline.store import RawStore
 
         key = RawStore(f"sqlite:///{Path(tmp) / 'home' / 'raw.db'}").secret("scrub-surrogate-key")
     step = max(1, len(records) // naive_n)
     subset = list(range(0, len(records), step))[:naive_n]
-    naive_s, naive_out = _naive([records[i] for i in subset], key)
+    naive_s, naive_out = _naive([records[i] for i in subset], key, constant)
     same = sum(
         naive_out[j].model_dump(mode="json") == ours[i].model_dump(mode="json")
         for j, i in enumerate(subset)
@@ -160,6 +186,7 @@ def main(out_dir: Path) -> dict[str, Any]:
         "calls": result.scrubbed,
         "seconds": result.seconds,
         "calls_per_s": round(ours_rate, 2),
+        "quarantined": result.quarantined,
         "distinct_strings": result.strings,
         "analysed_strings": result.analysed,
         "naive_calls": len(subset),

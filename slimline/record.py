@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -74,11 +75,28 @@ class CallRecord(BaseModel):
     messages: list[Message] = Field(min_length=1)
     tools: list[dict[str, Any]] = Field(default_factory=list, description="JSON tool schemas")
     response: Message
-    latency_ms: float | None = Field(default=None, ge=0)
+    # finite numbers only: JSON has no NaN or Infinity, and the export must stay JSON
+    latency_ms: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     prompt_tokens: int | None = Field(default=None, ge=0)
     completion_tokens: int | None = Field(default=None, ge=0)
-    cost_usd: float | None = Field(default=None, ge=0)
+    cost_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("latency_ms", "cost_usd", mode="before")
+    @classmethod
+    def _finite(cls, value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            name = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+            raise ValueError(f"{name} is not a number: JSON has no NaN or Infinity")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _finite_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        where = _non_finite(value, "metadata")
+        if where:
+            raise ValueError(f"{where} is NaN or Infinity: JSON has no such number")
+        return value
 
     @field_validator("timestamp")
     @classmethod
@@ -118,6 +136,23 @@ class CallRecord(BaseModel):
         if not fields.get("conversation_id") and messages:
             fields["conversation_id"] = derive_conversation_id(fields.get("agent", ""), messages)
         return parse_record(fields, where)
+
+
+def _non_finite(value: Any, path: str) -> str | None:
+    """The path of the first NaN or infinite float inside `value`, if any."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _non_finite(item, f"{path}.{key}")
+        if found:
+            return found
+    return None
 
 
 def parse_record(data: dict[str, Any], where: str = "record") -> CallRecord:

@@ -111,6 +111,16 @@ scrubbed_calls = _call_table(
     Column("scrub_run_id", String(64)),
 )
 
+scrub_quarantine = Table(  # calls scrub could not scrub: their id and why, never content
+    "scrub_quarantine",
+    work_metadata,
+    Column("call_id", String(64), primary_key=True),
+    Column("raw_seq", Integer, nullable=False, index=True),  # counts for the scrub watermark
+    Column("reason", Text, nullable=False),
+    Column("scrub_run_id", String(64)),
+    Column("stored_at", DateTime(timezone=True), nullable=False),
+)
+
 clusters = Table(
     "clusters",
     work_metadata,

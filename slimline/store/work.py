@@ -1,7 +1,8 @@
 """The work store: everything derived from the raw calls, and never any raw PII.
 
 Scrubbed calls (each keeps the raw call's id and the raw row's seq, the scrub watermark),
-clusters and cluster assignments, cached embeddings, and run bookkeeping per stage.
+the calls scrub set aside (id, seq and reason only), clusters and cluster assignments,
+cached embeddings, and run bookkeeping per stage.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy import func, select
 
 from slimline.record import CallRecord
 from slimline.store import schema as s
-from slimline.store.base import Blobs, CallTable, connect, migrate, now, upsert
+from slimline.store.base import Blobs, CallTable, connect, insert_ignore, migrate, now, upsert
 
 
 class WorkStore:
@@ -31,12 +32,46 @@ class WorkStore:
 
     # --- scrubbed calls ------------------------------------------------------------------
     def add_scrubbed(
-        self, records: Sequence[tuple[int, CallRecord]], scrub_run_id: str | None = None
+        self,
+        records: Sequence[tuple[int, CallRecord]],
+        scrub_run_id: str | None = None,
+        quarantined: Sequence[tuple[int, str, str]] = (),
     ) -> int:
-        """Store scrubbed records, each with the seq of its raw row; returns how many were new."""
+        """Store scrubbed records, each with the seq of its raw row, and in the same
+        transaction the calls set aside as (raw seq, call id, reason); returns how many
+        scrubbed records were new."""
         extra = {rec.id: {"raw_seq": seq, "scrub_run_id": scrub_run_id} for seq, rec in records}
         with self.engine.begin() as conn:
+            rows = [
+                {
+                    "call_id": call_id,
+                    "raw_seq": seq,
+                    "reason": reason,
+                    "scrub_run_id": scrub_run_id,
+                    "stored_at": now(),
+                }
+                for seq, call_id, reason in quarantined
+            ]
+            if rows:
+                insert_ignore(conn, s.scrub_quarantine, rows)
             return self.calls.insert(conn, [rec for _, rec in records], extra=extra)
+
+    def scrub_quarantined(self) -> list[dict[str, Any]]:
+        """The calls scrub set aside: call_id, raw_seq, reason, scrub_run_id, stored_at."""
+        q = s.scrub_quarantine
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(q).order_by(q.c.raw_seq))]
+
+    def count_scrub_quarantined(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(s.scrub_quarantine)).scalar_one()
+
+    def scrub_watermark(self) -> int:
+        """The newest raw seq scrub is done with, scrubbed or set aside: it resumes after."""
+        q = s.scrub_quarantine
+        with self.engine.connect() as conn:
+            set_aside = conn.execute(select(func.max(q.c.raw_seq))).scalar() or 0
+        return max(self.max_raw_seq(), set_aside)
 
     def count_scrubbed(self) -> int:
         with self.engine.connect() as conn:

@@ -8,7 +8,11 @@ Shapes read here, detected per line by `parse_object`:
 - OTLP/JSON trace exports carrying GenAI spans (`resourceSpans`), in `otlp.py`.
 
 Each function takes one parsed JSON object and raises InvalidRecord (naming `where` and the
-field) when it cannot become a record. `RecordBuilder` validates and hashes records the way
+field) when it cannot become a record. A tool call whose `arguments` are not a JSON object
+does not stop its record (the call happened; the teacher's mistake is worth seeing): the
+record's metadata lists where, under `invalid_tool_arguments` ("response.tool_calls.0").
+
+`RecordBuilder` validates and hashes records the way
 `CallRecord.build` does, but validates and serialises each distinct message only once per
 run: every call of a conversation repeats the messages before it.
 """
@@ -47,6 +51,9 @@ except ImportError:  # pragma: no cover
     def _key(value: Any) -> bytes | str:
         return json.dumps(value)
 
+
+INVALID_ARGUMENTS = "invalid_tool_arguments"  # metadata key: tool calls whose arguments
+# are not a JSON object, as "messages.3.tool_calls.0" / "response.tool_calls.1"
 
 # metadata keys that name a conversation, in the order they are trusted
 CONVERSATION_KEYS = ("conversation_id", "simulation_id", "session_id", "thread_id", "trace_id")
@@ -127,8 +134,39 @@ class RecordBuilder:
         self._messages: dict[bytes | str, tuple[Message, str]] = {}
         self._tools: dict[bytes | str, str] = {}
         self._shared_tools: dict[bytes | str, list[dict[str, Any]]] = {}
+        self._arguments_ok: dict[str, bool] = {}
 
     def build(self, *, where: str, occurrence: str | None = None, **fields: Any) -> CallRecord:
+        """A validated record, its metadata marking tool calls with invalid arguments."""
+        record = self._build(where=where, occurrence=occurrence, **fields)
+        bad = self.invalid_arguments(record)
+        if bad:
+            record.metadata = {**record.metadata, INVALID_ARGUMENTS: bad}
+        return record
+
+    def invalid_arguments(self, record: CallRecord) -> list[str]:
+        """Where in `record` a tool call's arguments are not a JSON object."""
+        out = []
+        for i, msg in enumerate([*record.messages, record.response]):
+            for j, call in enumerate(msg.tool_calls or ()):
+                if not self._arguments_valid(call.function.arguments):
+                    where = "response" if i == len(record.messages) else f"messages.{i}"
+                    out.append(f"{where}.tool_calls.{j}")
+        return out
+
+    def _arguments_valid(self, arguments: str) -> bool:
+        ok = self._arguments_ok.get(arguments)
+        if ok is None:
+            try:
+                ok = isinstance(json.loads(arguments), dict)
+            except ValueError:
+                ok = False
+            if len(self._arguments_ok) >= 100_000:
+                self._arguments_ok.clear()
+            self._arguments_ok[arguments] = ok
+        return ok
+
+    def _build(self, *, where: str, occurrence: str | None = None, **fields: Any) -> CallRecord:
         messages = fields.get("messages")
         if not self.cache or not isinstance(messages, list):
             try:

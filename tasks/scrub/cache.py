@@ -5,8 +5,10 @@ since it is derived from it):
   the string, so a string analysed in an earlier run is not analysed again and a config
   change starts afresh;
 - `v...`: values known to be PII (found under a JSON key or by a recognizer), looked for in
-  every later string;
-- `p...`: placeholder numbers (`<EMAIL_3>`), so numbering goes on across runs.
+  later strings (everywhere, or in their conversation: see known.py);
+- `p...`: placeholder numbers (`<EMAIL_3>`), so numbering goes on across runs;
+- `c...`: the system prompts and tool lists found to be the agent's constant context
+  (context.py), so a later run treats them alike even when it sees them in one call.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from sqlalchemy import select
 from slimline.store import RawStore
 from slimline.store import schema as s
 from slimline.store.base import insert_ignore
-from slimline.tasks.scrub.analysis import Span
+from slimline.tasks.scrub.known import Known
+from slimline.tasks.scrub.spans import Span
 
 _CHUNK = 500
 
@@ -59,26 +62,42 @@ class ScrubCache:
         self._insert(rows)
 
     # --- known values --------------------------------------------------------------------
-    def known_values(self) -> list[tuple[str, str]]:
-        """(entity, value) pairs learnt by earlier runs with this config."""
+    def known_values(self) -> list[Known]:
+        """(entity, value, conversation or None) learnt by earlier runs with this config."""
         c = s.scrub_cache.c
         out = []
         with self.engine.connect() as conn:
             for (value,) in conn.execute(select(c.value).where(c.key.like("v%"))):
                 item = json.loads(value)
                 if item.get("fp") == self.fingerprint:
-                    out.append((item["e"], item["v"]))
+                    out.append((item["e"], item["v"], item.get("c")))
         return out
 
-    def add_known(self, pairs: Iterable[tuple[str, str]]) -> None:
+    def add_known(self, known: Iterable[Known]) -> None:
         rows = [
             {
-                "key": self._k("v", self.fingerprint, e, v),
-                "value": json.dumps({"fp": self.fingerprint, "e": e, "v": v}),
+                "key": self._k("v", self.fingerprint, e, v, conv or ""),
+                "value": json.dumps({"fp": self.fingerprint, "e": e, "v": v, "c": conv}),
             }
-            for e, v in pairs
+            for e, v, conv in known
         ]
         self._insert(rows)
+
+    # --- constant context ----------------------------------------------------------------
+    def constant_contexts(self, keys: Sequence[str]) -> set[str]:
+        """Those of `keys` (context.context_key) an earlier run found constant."""
+        names = {self._k("c", k): k for k in keys}
+        c = s.scrub_cache.c
+        found: set[str] = set()
+        chunk_keys = list(names)
+        with self.engine.connect() as conn:
+            for start in range(0, len(chunk_keys), _CHUNK):
+                chunk = chunk_keys[start : start + _CHUNK]
+                found |= {names[k] for (k,) in conn.execute(select(c.key).where(c.key.in_(chunk)))}
+        return found
+
+    def add_constant(self, keys: Iterable[str]) -> None:
+        self._insert([{"key": self._k("c", k), "value": "1"} for k in keys])
 
     # --- placeholder numbers -------------------------------------------------------------
     def placeholders(self) -> dict[str, int]:

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 # Bump when the analysis code changes what it finds: old cache entries are then ignored.
-ANALYSIS_VERSION = "1"
+ANALYSIS_VERSION = "2"  # 2: names-dataset, name cues, constant context (issue 15)
 
 DEFAULT_ENTITIES = [
     "PERSON",
@@ -186,6 +186,19 @@ class ScrubConfig(BaseModel):
         default=5000,
         description="calls whose values are learnt together before any is replaced: a value "
         "seen as PII anywhere in a window is replaced everywhere in it",
+    )
+    constant_min_conversations: int = Field(
+        default=3,
+        description="a system prompt or tool list seen in this many conversations is the "
+        "agent's constant context: only real identifiers (emails on real domains, phones, "
+        "cards, keys ...) are replaced in it, never its words",
+    )
+    max_string_chars: int = Field(
+        default=1_000_000,
+        description="a call holding a longer string is set aside (quarantined in the work "
+        "store with its reason) instead of scrubbed: no small model's context holds it, and "
+        "analysing it costs ~30 s per million characters; shorter strings over 100,000 "
+        "characters are analysed in overlapping pieces",
     )
     use_cache: bool = Field(
         default=True,

@@ -1,9 +1,12 @@
-"""Word lists the scrubber reasons with: people's first and last names, and common words.
+"""What scrub knows about people's names: which words are first or last names, which are
+common words that are no names on their own, and which first/last names surrogates use.
 
-Names come from Faker's person providers of many locales (Latin script only), so a token
-can be told to be a first name or a last name. Common English words (and month, day and
-product-ish words seen as false positives on real agent traffic) are never treated as names
-on their own, e.g. "May", "Will", "Mode".
+Names come from two sources: Faker's person providers of many locales (curated, Latin
+script) and the `names-dataset` package (first and last names of 105 countries with their
+rank, see namedata.py), so uncommon names from Georgia, Nigeria, Poland or Japan are known
+too (see namedata.py for which of its names are kept: not its long tail, not the words
+an English text writes in lower case). Common English words (word_lists)
+are never names on their own, e.g. "May", "Will", "Mode", "Lookup".
 """
 
 from __future__ import annotations
@@ -12,6 +15,17 @@ import importlib
 import re
 from functools import cache
 from typing import Any
+
+from slimline.tasks.scrub import namedata
+from slimline.tasks.scrub.wordlists import (
+    COMMON_EXTRA,
+    PARTICLES,
+    TITLES,
+    US_STATES,
+    USPS_SUFFIXES,
+)
+
+__all__ = ["PARTICLES", "TITLES", "US_STATES"]
 
 NAME_LOCALES = (
     "en_US", "en_GB", "en_IE", "en_IN", "en_NZ", "en_PK", "es_ES", "es_MX", "es_CO", "es_AR",
@@ -22,195 +36,6 @@ NAME_LOCALES = (
 )  # fmt: skip
 
 _LATIN = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ'\-]+")
-
-# Not names when they stand alone, however often parents choose them.
-COMMON_EXTRA = [
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-    "today",
-    "tomorrow",
-    "yesterday",
-    "hi",
-    "hello",
-    "hey",
-    "dear",
-    "thanks",
-    "thank",
-    "please",
-    "sorry",
-    "yes",
-    "no",
-    "okay",
-    "ok",
-    "sure",
-    "great",
-    "good",
-    "best",
-    "regards",
-    "mode",
-    "data",
-    "plan",
-    "line",
-    "bill",
-    "card",
-    "gift",
-    "credit",
-    "paypal",
-    "certificate",
-    "account",
-    "order",
-    "item",
-    "product",
-    "user",
-    "customer",
-    "agent",
-    "assistant",
-    "support",
-    "service",
-    "team",
-    "manager",
-    "airline",
-    "flight",
-    "economy",
-    "basic",
-    "business",
-    "first",
-    "last",
-    "name",
-    "number",
-    "phone",
-    "email",
-    "address",
-    "street",
-    "suite",
-    "city",
-    "state",
-    "zip",
-    "code",
-    "smart",
-    "electric",
-    "wireless",
-    "water",
-    "coffee",
-    "garden",
-    "office",
-    "pet",
-    "air",
-    "tea",
-    "wall",
-    "yoga",
-    "running",
-    "hiking",
-    "mechanical",
-    "portable",
-    "digital",
-    "gaming",
-    "desk",
-    "action",
-    "indoor",
-    "security",
-    "jigsaw",
-    "makeup",
-    "luggage",
-    "patio",
-    "fleece",
-    "cycling",
-    "dumbbell",
-    "vacuum",
-    "espresso",
-    "bluetooth",
-    "laptop",
-    "tablet",
-    "grill",
-    "backpack",
-    "bicycle",
-    "notebook",
-    "perfume",
-    "sneakers",
-    "sunglasses",
-    "skateboard",
-    "wristwatch",
-    "headphones",
-    "bookshelf",
-    "airplane",
-    "roaming",
-    "network",
-    "signal",
-    "mobile",
-    "cellular",
-    "wifi",
-    "speed",
-    "test",
-    "status",
-    "reset",
-    "restart",
-    "apn",
-    "sim",
-    "esim",
-    "mms",
-    "sms",
-    "vpn",
-    "lte",
-    "battery",
-    "device",
-    "settings",
-    "app",
-    "permission",
-    "storage",
-    "camera",
-    "premium",
-    "unlimited",
-    "family",
-    "international",
-    "domestic",
-    "overage",
-    "charge",
-    "fee",
-    "refund",
-    "payment",
-    "return",
-    "exchange",
-    "cancel",
-    "modify",
-    "update",
-    "book",
-    "booking",
-    "reservation",
-    "baggage",
-    "insurance",
-    "cabin",
-    "dr",
-    "mr",
-    "mrs",
-    "ms",
-    "miss",
-    "sir",
-    "madam",
-    "jr",
-    "sr",
-    "ii",
-    "iii",
-    "iv",
-]
-
-TITLES = {"mr", "mrs", "ms", "miss", "dr", "prof", "sir", "madam", "jr", "sr", "ii", "iii", "iv"}
 
 
 def _names_of(provider: type, prefix: str) -> set[str]:
@@ -230,6 +55,7 @@ def _names_of(provider: type, prefix: str) -> set[str]:
 
 @cache
 def _name_sets() -> tuple[frozenset[str], frozenset[str]]:
+    """Faker's first and last names of NAME_LOCALES, lower case."""
     first: set[str] = set()
     last: set[str] = set()
     for locale in NAME_LOCALES:
@@ -242,12 +68,22 @@ def _name_sets() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(first), frozenset(last)
 
 
+@cache
+def _known() -> tuple[frozenset[str], frozenset[str]]:
+    """Every known first name and last name (both sources), lower case."""
+    faker_first, faker_last = _name_sets()
+    ranked_first, ranked_last = namedata.load()
+    return faker_first | ranked_first, faker_last | ranked_last
+
+
 def first_names() -> frozenset[str]:
-    return _name_sets()[0]
+    """Lower-case first names, common words included ("june"): see `is_first_name`."""
+    return _known()[0]
 
 
 def last_names() -> frozenset[str]:
-    return _name_sets()[1]
+    """Lower-case last names, common words included ("green")."""
+    return _known()[1]
 
 
 @cache
@@ -255,9 +91,8 @@ def common_words() -> frozenset[str]:
     """Lower-case English words that are not names when they stand alone."""
     from faker.providers.lorem.en_US import Provider as Lorem
 
-    STOP_WORDS = _spacy_stop_words()
-
-    return frozenset({w.lower() for w in Lorem.word_list} | set(STOP_WORDS) | set(COMMON_EXTRA))
+    stop_words = _spacy_stop_words()
+    return frozenset({w.lower() for w in Lorem.word_list} | set(stop_words) | set(COMMON_EXTRA))
 
 
 def _spacy_stop_words() -> set[str]:
@@ -285,14 +120,26 @@ def is_name(token: str) -> bool:
     low = token.lower()
     if len(low) < 2 or low in common_words():
         return False
-    first, last = _name_sets()
+    first, last = _known()
     return low in first or low in last
 
 
 def is_first_name(token: str) -> bool:
     """True if `token` is a known first name and not a common word."""
     low = token.lower()
+    return low in _known()[0] and low not in common_words()
+
+
+def is_curated_first_name(token: str) -> bool:
+    """True if `token` is a first name of Faker's curated lists and not a common word
+    ("Beatriz", not names-dataset's "Las" or "San")."""
+    low = token.lower()
     return low in _name_sets()[0] and low not in common_words()
+
+
+def is_particle(token: str) -> bool:
+    """ "van", "de", "bin" ...: a word that joins the parts of a name (written lower case)."""
+    return token in PARTICLES
 
 
 def role(token: str) -> str:
@@ -300,7 +147,8 @@ def role(token: str) -> str:
 
     Deciding from the token alone (not its position) is what keeps name parts consistent:
     "Mia" gets the same surrogate inside "Mia Garcia" and on its own. A name that is both
-    goes by how common it is as each in the US (Faker's weights), then by the lists.
+    goes by how common it is as each in the US (Faker's weights), then by Faker's lists,
+    then by names-dataset (a top first name, else a last name, else a first name).
     """
     low = token.lower()
     us_first, us_last = _us_weights()
@@ -309,7 +157,12 @@ def role(token: str) -> str:
     first, last = _name_sets()
     if low in first and low not in last:
         return "first"
-    return "last" if low in last else "first"
+    if low in last:
+        return "last"
+    ranked_first, ranked_last = namedata.load()
+    if low in ranked_first:
+        return "first"
+    return "last" if low in ranked_last else "first"
 
 
 @cache
@@ -335,145 +188,10 @@ def surrogate_pools() -> tuple[tuple[str, ...], tuple[str, ...]]:
     return firsts, lasts
 
 
-US_STATES = frozenset(
-    [
-        "AL",
-        "AK",
-        "AZ",
-        "AR",
-        "CA",
-        "CO",
-        "CT",
-        "DE",
-        "DC",
-        "FL",
-        "GA",
-        "HI",
-        "ID",
-        "IL",
-        "IN",
-        "IA",
-        "KS",
-        "KY",
-        "LA",
-        "ME",
-        "MD",
-        "MA",
-        "MI",
-        "MN",
-        "MS",
-        "MO",
-        "MT",
-        "NE",
-        "NV",
-        "NH",
-        "NJ",
-        "NM",
-        "NY",
-        "NC",
-        "ND",
-        "OH",
-        "OK",
-        "OR",
-        "PA",
-        "RI",
-        "SC",
-        "SD",
-        "TN",
-        "TX",
-        "UT",
-        "VT",
-        "VA",
-        "WA",
-        "WV",
-        "WI",
-        "WY",
-        "PR",
-    ]
-)
-
-_USPS_SUFFIXES = [
-    "alley",
-    "aly",
-    "avenue",
-    "ave",
-    "av",
-    "boulevard",
-    "blvd",
-    "bypass",
-    "byp",
-    "causeway",
-    "cswy",
-    "center",
-    "ctr",
-    "circle",
-    "cir",
-    "close",
-    "court",
-    "ct",
-    "cove",
-    "cv",
-    "crescent",
-    "cres",
-    "crossing",
-    "xing",
-    "drive",
-    "dr",
-    "expressway",
-    "expy",
-    "freeway",
-    "fwy",
-    "highway",
-    "hwy",
-    "lane",
-    "ln",
-    "loop",
-    "parkway",
-    "pkwy",
-    "pike",
-    "place",
-    "pl",
-    "plaza",
-    "plz",
-    "road",
-    "rd",
-    "route",
-    "rte",
-    "row",
-    "square",
-    "sq",
-    "street",
-    "st",
-    "terrace",
-    "ter",
-    "trail",
-    "trl",
-    "turnpike",
-    "tpke",
-    "way",
-    "wy",
-    "walk",
-    "path",
-    "landing",
-    "ridge",
-    "heights",
-    "hts",
-    "commons",
-    "grove",
-    "manor",
-    "mews",
-    "point",
-    "pt",
-    "run",
-    "crest",
-    "hollow",
-]
-
-
 def core_street_suffixes() -> frozenset[str]:
     """The usual street suffixes only (Street, Ave, Lane ...): kept as they are in
     surrogate addresses, while the other words of a street name are replaced."""
-    return frozenset(_USPS_SUFFIXES)
+    return frozenset(USPS_SUFFIXES)
 
 
 @cache
@@ -481,4 +199,4 @@ def street_suffixes() -> frozenset[str]:
     """Street suffixes (USPS, full and abbreviated, and Faker's), lower case."""
     from faker.providers.address.en_US import Provider
 
-    return frozenset(_USPS_SUFFIXES) | {s.lower() for s in Provider.street_suffixes}
+    return frozenset(USPS_SUFFIXES) | {s.lower() for s in Provider.street_suffixes}

@@ -1,6 +1,6 @@
 """Recognizers slimline adds to Presidio's: secrets, street addresses, ids built from names,
 phone numbers in North American formats, zip codes and dates of birth by their context, and
-the user's own regexes and deny lists from the config.
+the user's own regexes and deny lists from the config (people's names: name_recognizers.py).
 
 Each is a Presidio `LocalRecognizer`, so the analyzer runs them beside its own and resolves
 them the same way. Imported only where Presidio is (never by config.py).
@@ -22,6 +22,7 @@ with without_torch():
 
 from slimline.tasks.scrub import names
 from slimline.tasks.scrub.config import ScrubConfig
+from slimline.tasks.scrub.name_recognizers import CueNameRecognizer, FullNameRecognizer
 
 STREET_SUFFIXES = names.street_suffixes()
 _SUFFIX_RX = "|".join(sorted((re.escape(x) for x in STREET_SUFFIXES), key=len, reverse=True))
@@ -226,68 +227,6 @@ NAME_ID_RX = re.compile(
 )
 
 
-_CAP = r"[A-ZÀ-ÖØ-Þ](?:[a-zß-öø-ÿ]+(?:['’-][A-ZÀ-ÖØ-Þa-zß-öø-ÿ]+)?|['’][A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+)"
-PARTICLES = r"(?:de|da|das|do|dos|del|della|di|du|van|von|der|den|ter|ten|le|la|bin|al|y)"
-CAPITALISED_RUN_RX = re.compile(
-    rf"(?<![\w-]){_CAP}(?:[ \t]+(?:{PARTICLES}[ \t]+){{0,2}}{_CAP}){{1,5}}(?![\w-])"
-)
-_PARTICLE_SET = set(PARTICLES[3:-1].split("|"))
-
-
-def full_name(parts: list[str]) -> bool:
-    """Do these capitalised words (particles like "da" aside) read as a name? The first a
-    known first name ("June" too, when a known surname follows), the others no common
-    words (a last one may be, if it is a known surname: "Marian Day"), and most of them
-    known names ("Megan Cox", "Ana Sophia Fernandes", "Vitor da Costa")."""
-    parts = [p for p in parts if p not in _PARTICLE_SET]
-    if len(parts) < 2:
-        return False
-    common = names.common_words()
-    first = names.is_first_name(parts[0]) or (
-        parts[0].lower() in names.first_names() and names.is_name(parts[1])
-    )
-    if not first:
-        return False
-    for i, part in enumerate(parts[1:], 1):
-        low = part.lower()
-        if low in common and not (i == len(parts) - 1 and low in names.last_names()):
-            return False
-    known = sum(names.is_name(p) or p.lower() in names.last_names() for p in parts[1:]) + 1
-    return known * 2 >= len(parts)
-
-
-class FullNameRecognizer(LocalRecognizer):
-    """Names spaCy's small model misses: two or three capitalised words that read as a name
-    (see `full_name`), anywhere in a run of capitalised words, longest first."""
-
-    def __init__(self) -> None:
-        super().__init__(supported_entities=["PERSON"], name="SlimlineFullName")
-
-    def load(self) -> None:
-        pass
-
-    def analyze(self, text: str, entities: list[str], nlp_artifacts=None) -> list:
-        out = []
-        for m in CAPITALISED_RUN_RX.finditer(text):
-            words = list(re.finditer(r"\S+", m.group()))
-            i = 0
-            while i < len(words) - 1:
-                for n in (5, 4, 3, 2):  # particles count as words here
-                    window = words[i : i + n]
-                    if len(window) < n or window[-1].group() in _PARTICLE_SET:
-                        continue
-                    if full_name([w.group() for w in window]) and (
-                        n <= 3 or sum(w.group() in _PARTICLE_SET for w in window) >= n - 3
-                    ):
-                        start, end = m.start() + window[0].start(), m.start() + window[-1].end()
-                        out.append(RecognizerResult("PERSON", start, end, 0.9))
-                        i += n
-                        break
-                else:
-                    i += 1
-        return out
-
-
 def _name_id(value: str, text: str, start: int) -> bool:
     parts = re.findall(r"[A-Za-z]+", value)
     common = names.common_words()
@@ -297,16 +236,41 @@ def _name_id(value: str, text: str, start: int) -> bool:
 
 
 class QuickPhoneRecognizer(PhoneRecognizer):
-    """Presidio's phone recognizer (libphonenumber, several regions), run only on text
-    with enough digits in a row to be a phone number: it is the slowest recognizer."""
+    """Presidio's phone recognizer (libphonenumber, several regions), the slowest one, run
+    only where a phone number can be: near a run of 7+ digits that is not a date or a
+    time ("2026-11-30T12:00" is in every line of a log). A long text is matched in windows
+    around those runs, not whole."""
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts=None) -> list:
-        if not _PHONE_CANDIDATE.search(text):
+        spots = [m for m in _PHONE_CANDIDATE.finditer(text) if not _DATE_LIKE.match(m.group())]
+        if not spots:
             return []
-        return super().analyze(text, entities, nlp_artifacts)
+        if len(text) <= _WHOLE_TEXT:
+            return super().analyze(text, entities, nlp_artifacts)
+        out = []
+        for start, end in _windows(spots, len(text)):
+            for r in super().analyze(text[start:end], entities, None):
+                r.start, r.end = r.start + start, r.end + start
+                out.append(r)
+        return out
 
 
 _PHONE_CANDIDATE = re.compile(r"\d(?:[\s().-]{0,3}\d){6}")
+_DATE_LIKE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?!\d)|\d{1,2}[-/.]\d{1,2}[-/.]\d{4}")
+_WHOLE_TEXT = 5_000  # shorter texts are matched whole, as Presidio does
+_MARGIN = 40
+
+
+def _windows(spots: list[re.Match[str]], size: int) -> list[tuple[int, int]]:
+    """Merged windows of _MARGIN characters around each spot."""
+    out: list[tuple[int, int]] = []
+    for m in spots:
+        start, end = max(0, m.start() - _MARGIN), min(size, m.end() + _MARGIN)
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
 
 
 def builtin_recognizers(config: ScrubConfig) -> list[LocalRecognizer]:
@@ -328,6 +292,7 @@ def builtin_recognizers(config: ScrubConfig) -> list[LocalRecognizer]:
     out: list[LocalRecognizer] = [
         QuickPhoneRecognizer(supported_regions=("US", "GB", "DE", "FR", "IN", "BR")),
         FullNameRecognizer(),
+        CueNameRecognizer(),
         RegexRecognizer("SlimlineSecrets", [r for r in secret_rules() if r.entity in wanted]),
         RegexRecognizer("SlimlineRules", [r for r in rules if r.entity in wanted]),
     ]

@@ -17,6 +17,8 @@ class ScrubResult(BaseModel):
     sources: dict[str, int] = Field(default_factory=dict)  # calls per collection source
     source_entities: dict[str, int] = Field(default_factory=dict)  # hits per source
     places: dict[str, int] = Field(default_factory=dict)  # hits per place in a call
+    quarantined: int = 0  # calls set aside (work store's scrub_quarantine), with a reason
+    quarantine_reasons: dict[str, int] = Field(default_factory=dict)  # per kind of reason
     seconds: float = 0.0
     mlflow_run_id: str | None = None
 

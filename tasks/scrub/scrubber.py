@@ -1,11 +1,17 @@
 """Scrubbing records in two steps, so that every copy of a value is replaced alike:
 
-1. `learn(records)`: gather the distinct strings of the records (each message once, however
-   many calls repeat it), take what JSON keys say (`"zip": "32169"` is a zip code), analyse
-   each string not analysed before (cache, then Presidio, in parallel), and remember every
-   value found as PII;
-2. `scrub(record)`: each string with its hits and every known value in it replaced
+1. `learn(records)`: gather the distinct strings of the records (each message once per
+   conversation, however many calls repeat it), take what JSON keys and structure say
+   (`"zip": "32169"` is a zip code, a `name` beside an `email` a person's name), analyse
+   each string not analysed before (cache, then Presidio, in parallel), tell the agent's
+   constant context (context.py) from the conversations, and remember each value found as
+   PII where it means the same thing (known.py);
+2. `scrub(record)`: each string with its own hits and the known values in it replaced
    (Presidio's AnonymizerEngine with slimline's surrogates), each distinct message once.
+
+A record that cannot be scrubbed (a string too long to analyse, an analysis that failed,
+an error while replacing) raises `Unscrubbable` with a reason that names no content; the
+caller sets it aside and goes on with the others.
 """
 
 from __future__ import annotations
@@ -13,24 +19,39 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from slimline.record import CallRecord, Message, canonical_json
+from pydantic import ValidationError
+
+from slimline.record import CallRecord, Message, canonical_json, describe_errors
 from slimline.tasks.scrub import names
-from slimline.tasks.scrub.analysis import Analysis, Span, resolve
+from slimline.tasks.scrub.analysis import Analysis
 from slimline.tasks.scrub.cache import ScrubCache
 from slimline.tasks.scrub.config import ScrubConfig
+from slimline.tasks.scrub.context import context_key, real_identifier
+from slimline.tasks.scrub.engine import describe
 from slimline.tasks.scrub.heavy import without_torch
-from slimline.tasks.scrub.known import KnownValues
+from slimline.tasks.scrub.known import Known, KnownValues
+from slimline.tasks.scrub.spans import Span, resolve
 from slimline.tasks.scrub.surrogates import Surrogates
-from slimline.tasks.scrub.walk import map_message, map_metadata, map_tools
+from slimline.tasks.scrub.walk import NAME_BY_STRUCTURE, map_message, map_metadata, map_tools
 
 _ALNUM = re.compile(r"[^\W_]")
 _SCALARS = (
     "id", "source", "agent", "timestamp", "model", "latency_ms", "prompt_tokens",
     "completion_tokens", "cost_usd",
 )  # fmt: skip
+CONTEXT_ROLES = ("system", "developer")
+Scope = str | tuple[str, str]  # a conversation id, or ("ctx", key) for a context's strings
+
+
+class Unscrubbable(Exception):
+    """A record that cannot be scrubbed; `reason` says why without quoting any content."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 class Scrubber:
@@ -44,15 +65,23 @@ class Scrubber:
         self.surrogates = Surrogates(key, config.operator, cache.placeholders() if cache else {})
         self.known = KnownValues()
         if cache:
-            for entity, value in cache.known_values():
-                self.known.add(entity, value)
-        self._new_known: list[tuple[str, str]] = []
+            for entity, value, conversation in cache.known_values():
+                self.known.add(entity, value, conversation)
+        self._new_known: list[Known] = []
         self.spans: dict[str, list[Span]] = {}  # analysed string -> its hits
+        self.failures: dict[str, str] = {}  # string -> why it cannot be scrubbed
+        self.failed_records: dict[str, str] = {}  # record id -> why it cannot be read
+        self.constant: set[str] = set()  # context keys of the agent's constant context
         self.analysis = Analysis(config)
         self._pending: dict[str, None] = {}
-        self._seen_messages: set[Any] = set()
+        self._occurs: dict[Scope, set[str]] = {}  # scope -> strings seen there, unhinted
+        self._hinted: dict[Scope, list[tuple[str, str]]] = {}  # context -> (entity, string)
+        self._contexts: dict[str, set[str]] = {}  # context key -> its conversations
+        self._new_constant: list[str] = []
+        self._ctx_keys: dict[Any, str] = {}
+        self._seen: set[Any] = set()
         self._messages: dict[Any, Any] = {}
-        self._texts: dict[tuple[str, str | None], str] = {}
+        self._texts: dict[tuple[str, str | None, str | None], str] = {}
         self._anonymizer: Any = None
         self._operators: dict[str, Any] = {}
         self.strings = 0
@@ -71,22 +100,67 @@ class Scrubber:
 
     def collect(self, records: Iterable[CallRecord]) -> None:
         """Take what JSON keys say and queue the strings not analysed yet."""
+        for rec in records:
+            try:
+                self._collect_record(rec)
+            except Exception as exc:  # one unreadable record never stops the others
+                self.failed_records[rec.id] = f"could not be read for scrubbing: {_why(exc)}"
 
+    def _collect_record(self, rec: CallRecord) -> None:
+        conv = rec.conversation_id
+        for msg in [*rec.messages, rec.response]:
+            key = message_key(msg)
+            scope = self._scope(key, conv) if msg.role in CONTEXT_ROLES else conv
+            if (scope, key) not in self._seen:
+                self._seen.add((scope, key))
+                dump = msg.model_dump(mode="json", exclude_none=True)
+                map_message(dump, self._learner(scope), self.hints)
+        if rec.tools:
+            key = canonical_json(rec.tools)
+            scope = self._scope(key, conv)
+            if (scope, key) not in self._seen:
+                self._seen.add((scope, key))
+                map_tools(rec.tools, self._learner(scope))
+        learner = self._learner(conv)
+        map_metadata(rec.metadata, learner, self.hints)
+        learner(rec.conversation_id, None, "metadata")
+
+    def _scope(self, key: Any, conv: str) -> tuple[str, str]:
+        """The scope of a context string (system message, tools) seen in `conv`."""
+        ctx = self._ctx_keys.get(key)
+        if ctx is None:
+            ctx = self._ctx_keys[key] = context_key(key)
+        convs = self._contexts.setdefault(ctx, set())
+        if len(convs) <= self.config.constant_min_conversations:
+            convs.add(conv)
+        return ("ctx", ctx)
+
+    def _learner(self, scope: Scope) -> Callable[[str, str | None, str], str]:
         def visit(text: str, hint: str | None, place: str) -> str:
             entity = self.hinted(text, hint)
-            if entity:
-                self._remember(entity, text)
-            elif text not in self.spans and _worth_analysing(text):
-                self._pending[text] = None
+            if entity and isinstance(scope, tuple):
+                self._hinted.setdefault(scope, []).append((entity, text))
+            elif entity:
+                self._remember(entity, text, scope)
+            elif len(text) > self.config.max_string_chars:
+                self.failures[text] = (
+                    f"a string of {len(text):,} characters, over scrub.max_string_chars "
+                    f"({self.config.max_string_chars:,})"
+                )
+            else:
+                self._occurs.setdefault(scope, set()).add(text)
+                if text not in self.spans and text not in self.failures and _worth(text):
+                    self._pending[text] = None
             return text
 
-        for rec in records:
-            self._walk(rec, visit, learning=True)
+        return visit
 
     def analyse_pending(self) -> None:
-        """Analyse the queued strings (all at once: the more, the better parallel)."""
+        """Analyse the queued strings (all at once: the more, the better parallel), then
+        learn the values found, each where it belongs."""
         texts, self._pending = list(self._pending), {}
         self._analyse(texts)
+        self._settle()
 
     def close(self) -> None:
         """Stop the analysis workers, if any were started."""
@@ -101,28 +175,66 @@ class Scrubber:
         if missing:
             fresh = dict(zip(missing, self.analysis(missing), strict=True))
             self.analysed += len(missing)
+            for text, spans in fresh.items():
+                if spans is None:
+                    why = self.analysis.failures.get(text, "analysis failed")
+                    self.failures[text] = f"analysis failed: {why}"
+            fresh_ok = {t: s for t, s in fresh.items() if s is not None}
             if self.cache:
-                self.cache.put_spans(fresh)
-            found.update(fresh)
-        for text, spans in found.items():
-            self.spans[text] = spans
-            for start, end, entity, _score in spans:
-                self._remember(entity, text[start:end])
+                self.cache.put_spans(fresh_ok)
+            found.update(fresh_ok)
+        self.spans.update(found)
 
-    def _remember(self, entity: str, value: str) -> None:
-        before = len(self.known)
-        self.known.learn(entity, value)
-        if len(self.known) > before:
-            self._new_known.append((entity, value))
+    def _settle(self) -> None:
+        """Decide which contexts are constant, then learn every value found where it was
+        seen: in its conversation, or (from the constant context) identifiers only."""
+        unknown = [k for k in self._contexts if k not in self.constant]
+        if self.cache and unknown:
+            self.constant |= self.cache.constant_contexts(unknown)
+        for ctx, convs in self._contexts.items():
+            if ctx not in self.constant and len(convs) >= self.config.constant_min_conversations:
+                self.constant.add(ctx)
+                self._new_constant.append(ctx)
+        for scope, texts in self._occurs.items():
+            targets = self._targets(scope)
+            for text in texts:
+                for start, end, entity, _score in self.spans.get(text, ()):
+                    for conv in targets:
+                        self._remember(entity, text[start:end], conv)
+        for scope, pairs in self._hinted.items():
+            targets = self._targets(scope)
+            for entity, text in pairs:
+                for conv in targets:
+                    self._remember(entity, text, conv)
+        self._occurs.clear()
+        self._hinted.clear()
+
+    def _targets(self, scope: Scope) -> list[str | None]:
+        if not isinstance(scope, tuple):
+            return [scope]
+        if scope[1] in self.constant:
+            return [None]
+        return sorted(self._contexts.get(scope[1], ()))
+
+    def _remember(self, entity: str, value: str, conversation: str | None) -> None:
+        if conversation is None and not real_identifier(entity, value):
+            return
+        self._new_known += self.known.learn(entity, value, conversation)
 
     def hinted(self, text: str, hint: str | None) -> str | None:
         """The entity a JSON key names, if the value under it looks like one."""
+        if hint == NAME_BY_STRUCTURE:  # a `name` beside contact keys: a name, if it reads so
+            words = re.findall(r"[^\W\d_]+", text)
+            common = names.common_words()
+            if not words or not any(names.is_name(w) or w.lower() not in common for w in words):
+                return None  # "adult", "Premium Member"
+            hint = "PERSON"
         if not hint or hint not in self.types or not text.strip():
             return None
         letters = sum(c.isalpha() for c in text)
         digits = sum(c.isdigit() for c in text)
         ok = {
-            "PERSON": letters > 0 and len(text) <= 100,
+            "PERSON": letters > 0 and not digits and "@" not in text and _few_words(text),
             "EMAIL_ADDRESS": "@" in text,
             "PHONE_NUMBER": digits >= 7,
             "ZIP_CODE": digits >= 3,
@@ -136,69 +248,93 @@ class Scrubber:
 
     # --- 2. scrub --------------------------------------------------------------------------
     def scrub(self, record: CallRecord) -> CallRecord:
-        """The record with every string scrubbed; same id (lineage), same type."""
-        self.sources[record.source] += 1
+        """The record with every string scrubbed; same id (lineage), same type. Raises
+        Unscrubbable when it cannot be."""
+        if record.id in self.failed_records:
+            raise Unscrubbable(self.failed_records[record.id])
         counted_before = sum(self.entities.values())
-        data = self._walk(record, self._replace, learning=False)
+        try:
+            data = self._replace_record(record)
+            out = CallRecord.model_validate(data)
+        except Unscrubbable:
+            raise
+        except Exception as exc:
+            raise Unscrubbable(f"could not be scrubbed: {_why(exc)}") from None
+        self.sources[record.source] += 1
         self.source_entities[record.source] += sum(self.entities.values()) - counted_before
-        return CallRecord.model_validate(data)
+        return out
 
     def end_window(self) -> None:
         """Persist what this window learnt; forget its per-message memo."""
         if self.cache:
             self.cache.add_known(self._new_known)
             self.cache.add_placeholders(self.surrogates.new_placeholders)
-        self._new_known = []
+            self.cache.add_constant(self._new_constant)
+        self._new_known, self._new_constant = [], []
         self.surrogates.new_placeholders = {}
-        self._messages.clear()
-        self._seen_messages.clear()
-        self._texts.clear()
+        for memo in (self._messages, self._seen, self._texts, self._contexts, self._ctx_keys):
+            memo.clear()
+        self.failures.clear()
+        self.failed_records.clear()
         if len(self.spans) > 200_000:
             self.spans.clear()
 
-    def _walk(self, rec: CallRecord, visit: Any, learning: bool) -> dict[str, Any]:
-        """Map every string of `rec` through `visit`, each distinct message once."""
+    def _replace_record(self, rec: CallRecord) -> dict[str, Any]:
+        """Every string of `rec` replaced, each distinct message once per scope."""
+        conv = rec.conversation_id
         messages = []
         for msg in [*rec.messages, rec.response]:
-            key = _message_key(msg)
-            if learning:
-                if key not in self._seen_messages:
-                    self._seen_messages.add(key)
-                    map_message(msg.model_dump(mode="json", exclude_none=True), visit, self.hints)
-                continue
-            if key not in self._messages:
+            key = message_key(msg)
+            constant = msg.role in CONTEXT_ROLES and self._is_constant(key)
+            memo = ("const", key) if constant else (conv, key)
+            if memo not in self._messages:
                 dump = msg.model_dump(mode="json", exclude_none=True)
-                self._messages[key] = Message.model_validate(map_message(dump, visit, self.hints))
-            messages.append(self._messages[key])
+                visit = self._replacer(None if constant else conv)
+                self._messages[memo] = Message.model_validate(map_message(dump, visit, self.hints))
+            messages.append(self._messages[memo])
         tools_key = canonical_json(rec.tools)
-        if learning:
-            if rec.tools and tools_key not in self._seen_messages:
-                self._seen_messages.add(tools_key)
-                map_tools(rec.tools, visit)
-            map_metadata(rec.metadata, visit, self.hints)
-            visit(rec.conversation_id, None, "metadata")
-            return {}
-        if tools_key not in self._messages:
-            self._messages[tools_key] = map_tools(rec.tools, visit)  # type: ignore[assignment]
+        constant = bool(rec.tools) and self._is_constant(tools_key)
+        memo = ("const", tools_key) if constant else (conv, tools_key)
+        if memo not in self._messages:
+            self._messages[memo] = map_tools(rec.tools, self._replacer(None if constant else conv))
+        visit = self._replacer(conv)
         data = {name: getattr(rec, name) for name in _SCALARS}
         data.update(
             messages=messages[:-1],
             response=messages[-1],
-            tools=self._messages[tools_key],
+            tools=self._messages[memo],
             metadata=map_metadata(rec.metadata, visit, self.hints),
             conversation_id=visit(rec.conversation_id, None, "metadata"),
         )
         return data
 
-    def _replace(self, text: str, hint: str | None, place: str) -> str:
-        memo = (text, hint)
+    def _is_constant(self, key: Any) -> bool:
+        ctx = self._ctx_keys.get(key)
+        if ctx is None:
+            ctx = self._ctx_keys[key] = context_key(key)
+        return ctx in self.constant
+
+    def _replacer(self, conversation: str | None) -> Callable[[str, str | None, str], str]:
+        def visit(text: str, hint: str | None, place: str) -> str:
+            return self._replace(text, hint, place, conversation)
+
+        return visit
+
+    def _replace(self, text: str, hint: str | None, place: str, conv: str | None) -> str:
+        """`text` with its PII replaced; `conv` None: it is in the constant context."""
+        memo = (text, hint, conv)
         if memo in self._texts:
             return self._texts[memo]
+        if text in self.failures:
+            raise Unscrubbable(self.failures[text])
         entity = self.hinted(text, hint)
-        if entity:
+        if entity and (conv is not None or real_identifier(entity, text)):
             spans: list[Span] = [(0, len(text), entity, 1.0)]
         else:
-            spans = resolve(self.spans.get(text, []) + self.known.find(text))
+            found = self.spans.get(text, []) + self.known.find(text, conv)
+            if conv is None:  # the constant context: real identifiers only
+                found = [s for s in found if real_identifier(s[2], text[s[0] : s[1]])]
+            spans = resolve(found)
         out = self._anonymize(text, spans) if spans else text
         for span in spans:
             self.entities[span[2]] += 1
@@ -239,7 +375,7 @@ class Scrubber:
         }
 
 
-def _message_key(msg: Message) -> Any:
+def message_key(msg: Message) -> Any:
     """What tells two messages apart, cheaper to build than their canonical JSON."""
     content = (
         msg.content
@@ -256,12 +392,24 @@ def _message_key(msg: Message) -> Any:
     return (msg.role, content, msg.name, msg.tool_call_id, calls, extra)
 
 
+def _why(exc: BaseException) -> str:
+    """An error as a reason to store: a validation error's fields, else its type and
+    place; never its message, which may quote the data."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(describe_errors(exc))[:500]
+    return describe(exc)
+
+
 def _bind(fn: Any, entity: str) -> Any:
     return lambda text: fn(entity, text)
 
 
-def _worth_analysing(text: str) -> bool:
+def _worth(text: str) -> bool:
     return len(text) >= 3 and bool(_ALNUM.search(text))
+
+
+def _few_words(text: str) -> bool:
+    return len(text) <= 100 and len(text.split()) <= 8
 
 
 def _has_name_part(text: str) -> bool:

@@ -1,6 +1,8 @@
 """The scrub stage: `run_scrub(settings)` scrubs every raw call stored since the last run into
 the work store, and reports what it found (counts only, never values) to MLflow, under the
-night's run when one is given.
+night's run when one is given. A call that cannot be scrubbed is set aside in the work
+store's scrub quarantine (its id and the reason, never its content) and counted; the others
+go on.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from slimline.config import Settings
 from slimline.prompt import CONTEXT_KEY_FIELD, CONTEXT_SECRET, record_context_key
 from slimline.record import CallRecord
 from slimline.store import RawStore, WorkStore, open_raw, open_work
-from slimline.tasks.scrub.analysis import resolve_spacy_model
 from slimline.tasks.scrub.cache import ScrubCache
+from slimline.tasks.scrub.engine import resolve_spacy_model
 from slimline.tasks.scrub.result import ScrubResult
-from slimline.tasks.scrub.scrubber import Scrubber
+from slimline.tasks.scrub.scrubber import Scrubber, Unscrubbable
 from slimline.tracking import stage_run
 
 SURROGATE_KEY = "scrub-surrogate-key"
@@ -26,7 +28,7 @@ _LOG = logging.getLogger("slimline.scrub")
 
 
 class ScrubError(RuntimeError):
-    """A call that could not be scrubbed; names the call, never its content."""
+    """Scrub could not run (not one call: those are set aside); never quotes content."""
 
 
 def run_scrub(
@@ -56,7 +58,7 @@ def _run(
 ) -> ScrubResult:
     config = settings.scrub
     started = time.perf_counter()
-    cursor, last = work.max_raw_seq(), raw.max_seq()
+    cursor, last = work.scrub_watermark(), raw.max_seq()
     if cursor >= last:  # nothing new: check the config, record the run, done
         resolve_spacy_model(config.spacy_model)
         result = ScrubResult(run_id=work.start_run("scrub"))
@@ -71,7 +73,9 @@ def _run(
     try:
         while cursor < last:
             window_end = _learn_window(scrubber, raw, cursor, last, config.window)
-            result.scrubbed += _scrub_window(scrubber, raw, work, cursor, window_end, run_id)
+            result.scrubbed += _scrub_window(
+                scrubber, raw, work, cursor, window_end, run_id, result
+            )
             scrubber.end_window()
             cursor = window_end
     except BaseException:
@@ -81,10 +85,11 @@ def _run(
         scrubber.close()
     _finish(work, run_id, result, scrubber, started, "completed")
     _LOG.info(
-        "scrub %s: %d calls, %d strings analysed, %d from cache, in %.1f s",
-        run_id, result.scrubbed, result.analysed, result.from_cache, result.seconds,
+        "scrub %s: %d calls, %d set aside, %d strings analysed, %d from cache, in %.1f s",
+        run_id, result.scrubbed, result.quarantined, result.analysed, result.from_cache,
+        result.seconds,
     )  # fmt: skip
-    if report and result.scrubbed:
+    if report and (result.scrubbed or result.quarantined):
         result.mlflow_run_id = log_to_mlflow(settings, result, parent_run_id)
     return result
 
@@ -114,28 +119,46 @@ def _learn_window(scrubber: Scrubber, raw: RawStore, after: int, last: int, size
 
 
 def _scrub_window(
-    scrubber: Scrubber, raw: RawStore, work: WorkStore, after: int, upto: int, run_id: str
+    scrubber: Scrubber,
+    raw: RawStore,
+    work: WorkStore,
+    after: int,
+    upto: int,
+    run_id: str,
+    result: ScrubResult,
 ) -> int:
+    """Scrub the window's calls into the work store; set aside (and count) each call that
+    cannot be scrubbed, in the same transaction as the batch it falls in."""
     written = 0
     batch: list[tuple[int, CallRecord]] = []
+    aside: list[tuple[int, str, str]] = []
     secret = raw.secret(CONTEXT_SECRET)
     for seq, rec in _calls(raw, after, upto):
         try:
             scrubbed = scrubber.scrub(rec)
+        except Unscrubbable as exc:
+            aside.append((seq, rec.id, exc.reason))
+            kind = reason_kind(exc.reason)
+            result.quarantine_reasons[kind] = result.quarantine_reasons.get(kind, 0) + 1
+            _LOG.warning("call %s (raw seq %d) set aside: %s", rec.id, seq, exc.reason)
+        else:
             stamp = {**scrubbed.metadata, CONTEXT_KEY_FIELD: record_context_key(secret, rec)}
             batch.append((seq, scrubbed.model_copy(update={"metadata": stamp})))
-        except Exception as exc:  # name the call, not its content
-            raise ScrubError(
-                f"could not scrub call {rec.id} (raw seq {seq}): {type(exc).__name__}"
-            ) from None
-        if len(batch) >= scrubber.config.batch_size:
-            work.add_scrubbed(batch, run_id)
-            written += len(batch)
-            batch = []
-    if batch:
-        work.add_scrubbed(batch, run_id)
-        written += len(batch)
+        if len(batch) + len(aside) >= scrubber.config.batch_size:
+            work.add_scrubbed(batch, run_id, quarantined=aside)
+            written, result.quarantined = written + len(batch), result.quarantined + len(aside)
+            batch, aside = [], []
+    if batch or aside:
+        work.add_scrubbed(batch, run_id, quarantined=aside)
+        written, result.quarantined = written + len(batch), result.quarantined + len(aside)
     return written
+
+
+def reason_kind(reason: str) -> str:
+    """A short name for a kind of reason, for counts: too_long, analysis, scrub."""
+    if "max_string_chars" in reason:
+        return "too_long"
+    return "analysis" if reason.startswith("analysis failed") else "scrub"
 
 
 def _finish(
@@ -178,7 +201,9 @@ def log_to_mlflow(settings: Settings, result: ScrubResult, parent_run_id: str | 
         "seconds": result.seconds,
         "calls_per_s": result.calls_per_s,
         "entities_total": sum(result.entities.values()),
+        "quarantined_calls": result.quarantined,
     }
+    metrics.update({f"quarantined.{k}": v for k, v in result.quarantine_reasons.items()})
     metrics.update({f"entities.{k}": v for k, v in result.entities.items()})
     metrics.update({f"place.{k}": v for k, v in result.places.items()})
     metrics.update({f"source.{k}.calls": v for k, v in result.sources.items()})

@@ -140,11 +140,7 @@ class Surrogates:
     def placeholder(self, entity: str, text: str) -> str:
         if entity == "PERSON":  # token by token, so name parts agree with full names
             return _TOKEN.sub(
-                lambda m: (
-                    m.group()
-                    if m.group().lower() in names.TITLES
-                    else self._numbered("NAME", m.group().lower())
-                ),
+                lambda m: m.group() if _kept(m) else self._numbered("NAME", m.group().lower()),
                 text,
             )
         label = PLACEHOLDER_LABELS.get(entity, entity)
@@ -192,9 +188,13 @@ class Surrogates:
         return _in_case_of(token, out)
 
     def person(self, text: str) -> str:
+        """Word by word; titles and particles ("van der", "'t") stay, so "Jan van der Berg"
+        -> "Tami van der Hopkins": the surname is replaced whole, its shape kept."""
         return _TOKEN.sub(
             lambda m: (
-                self._digits(len(m.group()), "PNUM", m.group())
+                m.group()
+                if _kept(m)
+                else self._digits(len(m.group()), "PNUM", m.group())
                 if m.group().isdigit()
                 else self.name_token(m.group())
             ),
@@ -388,6 +388,14 @@ class Surrogates:
             else:
                 out.append(ch)
         return "".join(out)
+
+
+def _kept(m: re.Match[str]) -> bool:
+    """A word of a name that is kept as it is: a title, or a particle ("van", "'t")."""
+    word = m.group()
+    if word.lower() in names.TITLES or names.is_particle(word):
+        return True
+    return word == "t" and m.start() > 0 and m.string[m.start() - 1] in "'’"
 
 
 def luhn_digit(body: str) -> str:

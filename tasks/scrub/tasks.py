@@ -45,6 +45,10 @@ def report_rows(result: ScrubResult) -> list[dict[str, Any]]:
         {"group": "run", "name": "scrubbed calls", "count": result.scrubbed},
         {"group": "run", "name": "strings analysed", "count": result.analysed},
         {"group": "run", "name": "strings from cache", "count": result.from_cache},
+        {"group": "run", "name": "calls set aside", "count": result.quarantined},
+    ]
+    rows += [
+        {"group": "set aside", "name": k, "count": v} for k, v in result.quarantine_reasons.items()
     ]
     rows += [{"group": "entity", "name": k, "count": v} for k, v in result.entities.items()]
     rows += [{"group": "place", "name": k, "count": v} for k, v in result.places.items()]

@@ -5,6 +5,11 @@ place)` on each string and put back what it returns, keeping everything else as 
 JSON keys, structure and formatting (a JSON string that changed is written in the style it
 came in). `hint` is the entity type its JSON key names (`email` -> EMAIL_ADDRESS) or None;
 `place` is where it sits: system, user, assistant, tool_args, tool_result, metadata, tools.
+
+Structure is evidence too: a `name` (or `full_name`, `display_name`, `holder` ...) inside an
+object that describes a person (beside contact keys such as `email`, `phone`, `address`,
+`dob`, `user_id`, or under a key like `customer`, `passengers`, `contact`) is a person's
+name; a `name` beside `price` or `sku`, or inside a tool call's `function`, is not.
 """
 
 from __future__ import annotations
@@ -28,6 +33,56 @@ _JSON_STYLES: list[dict[str, Any]] = [
     {"indent": 4},
 ]
 SCHEMA_TEXT_KEYS = {"description", "examples", "example", "default"}
+
+# the hint of a value that structure (not its own key) says is a person's name
+NAME_BY_STRUCTURE = "PERSON_BY_STRUCTURE"
+# keys whose string value is a person's name when their object describes a person
+NAME_KEYS = frozenset({
+    "name", "full_name", "fullname", "display_name", "contact_name", "holder", "holder_name",
+    "account_holder", "account_holder_name", "card_holder", "cardholder", "owner_name",
+    "person", "person_name", "legal_name", "preferred_name", "customer", "passenger",
+    "guest_name", "patient_name", "member_name", "recipient_name", "sender_name",
+    "traveler_name", "employee_name", "nickname",
+})  # fmt: skip
+# keys of the parts of a name object ({"name": {"first": .., "last": ..}})
+NAME_PART_KEYS = frozenset({"first", "last", "middle", "given", "family", "full", "surname"})
+# keys whose object (or list of objects) describes people
+PERSON_ROLES = frozenset({
+    "customer", "user", "passenger", "traveler", "traveller", "contact", "holder",
+    "account_holder", "cardholder", "owner", "patient", "employee", "guest", "member",
+    "client", "recipient", "sender", "beneficiary", "attendee", "participant", "person",
+    "people", "emergency_contact", "spouse", "dependent", "applicant", "caller", "driver",
+    "tenant", "student", "profile", "account",
+})  # fmt: skip
+# keys that never describe a person, whatever their objects hold
+NOT_PERSON = frozenset({"function", "tool", "tools", "parameters", "properties", "schema"})
+# hinted types whose key beside a `name` makes its object a person's
+CONTACT_TYPES = frozenset({
+    "EMAIL_ADDRESS", "PHONE_NUMBER", "STREET_ADDRESS", "ZIP_CODE", "DATE_OF_BIRTH", "USER_ID",
+    "US_SSN", "US_PASSPORT", "PERSON",
+})  # fmt: skip
+CONTACT_KEYS = frozenset({"address", "contact", "contact_info", "gender", "nationality"})
+
+
+def _role(key: str | None) -> str | None:
+    if key is None:
+        return None
+    key = norm_key(key)
+    return key[:-1] if key.endswith("s") and key[:-1] in PERSON_ROLES else key
+
+
+def describes_person(obj: dict[str, Any], parent: str | None, hints: dict[str, str]) -> bool:
+    """Does this JSON object describe a person (so its `name` is a person's name)?"""
+    role = _role(parent)
+    if role in NOT_PERSON:
+        return False
+    if role in PERSON_ROLES:
+        return True
+    for key in obj:
+        k = norm_key(str(key))
+        if hints.get(k) in CONTACT_TYPES or k in CONTACT_KEYS:
+            return True
+    return False
 
 
 def place_of(role: str) -> str:
@@ -93,20 +148,32 @@ def map_json_text(
 
 
 def map_json(
-    value: Any, visit: Visit, hints: dict[str, str], place: str, hint: str | None = None
+    value: Any,
+    visit: Visit,
+    hints: dict[str, str],
+    place: str,
+    hint: str | None = None,
+    parent: str | None = None,
 ) -> tuple[Any, bool]:
-    """(mapped value, whether anything changed) for parsed JSON; keys are kept."""
+    """(mapped value, whether anything changed) for parsed JSON; keys are kept. `parent` is
+    the key the value sits under."""
     if isinstance(value, dict):
         changed = False
         out = {}
+        person = describes_person(value, parent, hints)
+        name_object = _role(parent) in NAME_KEYS
         for key, item in value.items():
-            item_hint = hints.get(norm_key(str(key)), hint if isinstance(item, list) else None)
-            new, c = map_json(item, visit, hints, place, item_hint)
+            k = norm_key(str(key))
+            item_hint = hints.get(k, hint if isinstance(item, list) else None)
+            named = (person and k in NAME_KEYS) or (name_object and k in NAME_PART_KEYS)
+            if item_hint is None and named and isinstance(item, str):
+                item_hint = NAME_BY_STRUCTURE
+            new, c = map_json(item, visit, hints, place, item_hint, str(key))
             out[key] = new
             changed |= c
         return (out, True) if changed else (value, False)
     if isinstance(value, list):
-        pairs = [map_json(item, visit, hints, place, hint) for item in value]
+        pairs = [map_json(item, visit, hints, place, hint, parent) for item in value]
         if any(c for _, c in pairs):
             return [v for v, _ in pairs], True
         return value, False

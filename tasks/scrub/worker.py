@@ -1,28 +1,31 @@
 """An analysis worker: `python -m slimline.tasks.scrub.worker`, started by `WorkerPool`.
 
-It builds its own Presidio analyzer from the config it is sent, then answers each list of
-strings with their spans. Messages are length-prefixed pickles on stdin/stdout between a
-parent and the child it started. A separate interpreter (not multiprocessing's fork or
-spawn) works whatever the parent is: a script without a main guard, a Prefect flow with
-threads running, a test. Errors come back as their type and place, never their message
-(which might quote the text).
+It builds its own Presidio analyzer (engine.py) from the config it is sent, then answers
+each list of strings with their spans and, for a string it could not analyse, why. Messages
+are length-prefixed pickles on stdin/stdout between a parent and the child it started. A
+separate interpreter (not multiprocessing's fork or spawn) works whatever the parent is: a
+script without a main guard, a Prefect flow with threads running, a test. Errors come back
+as their type and place, never their message (which might quote the text).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pickle
 import struct
 import subprocess
 import sys
 import threading
-import traceback
 from collections.abc import Sequence
 from queue import Empty, Queue
 from typing import IO, Any
 
+from slimline.tasks.scrub.engine import describe
+
 _HEADER = struct.Struct(">Q")
+_LOG = logging.getLogger("slimline.scrub")
 
 
 def read_message(stream: IO[bytes]) -> Any:
@@ -37,13 +40,6 @@ def write_message(stream: IO[bytes], obj: Any) -> None:
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     stream.write(_HEADER.pack(len(data)) + data)
     stream.flush()
-
-
-def describe(exc: BaseException) -> str:
-    """The exception's type and where it was raised, without its message."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else ""
-    return f"{type(exc).__name__}{where}"
 
 
 class WorkerPool:
@@ -65,27 +61,31 @@ class WorkerPool:
             write_message(proc.stdin, config_json)  # type: ignore[arg-type]
 
     def map(self, chunks: Sequence[list[str]]) -> list[Any]:
-        """The spans of each chunk, in order; raises RuntimeError if a worker fails."""
+        """Per chunk, in order: (spans or None per string, {index: why it failed}), or None
+        for a chunk whose worker failed or died (a dead worker takes no more chunks)."""
         todo: Queue[int] = Queue()
         for i in range(len(chunks)):
             todo.put(i)
         results: list[Any] = [None] * len(chunks)
-        errors: list[str] = []
 
         def serve(proc: subprocess.Popen) -> None:
-            while not errors:
+            while proc.poll() is None:
                 try:
                     i = todo.get_nowait()
                 except Empty:
                     return
-                write_message(proc.stdin, chunks[i])  # type: ignore[arg-type]
-                reply = read_message(proc.stdout)  # type: ignore[arg-type]
-                while reply is not None and reply[0] == "ready":
+                try:
+                    write_message(proc.stdin, chunks[i])  # type: ignore[arg-type]
                     reply = read_message(proc.stdout)  # type: ignore[arg-type]
+                    while reply is not None and reply[0] == "ready":
+                        reply = read_message(proc.stdout)  # type: ignore[arg-type]
+                except (OSError, EOFError, pickle.UnpicklingError):
+                    reply = None
                 if reply is None:
-                    errors.append(f"an analysis worker exited (code {proc.poll()})")
-                elif reply[0] == "error":
-                    errors.append(f"an analysis worker failed: {reply[1]}")
+                    _LOG.warning("an analysis worker exited (code %s)", proc.poll())
+                    return
+                if reply[0] == "error":
+                    _LOG.warning("an analysis worker failed: %s", reply[1])
                 else:
                     results[i] = reply[1]
 
@@ -94,8 +94,6 @@ class WorkerPool:
             t.start()
         for t in threads:
             t.join()
-        if errors:
-            raise RuntimeError(errors[0])
         return results
 
     def close(self) -> None:
@@ -113,8 +111,8 @@ class WorkerPool:
 def main() -> int:
     channel_in, channel_out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but replies may reach the parent's pipe
-    from slimline.tasks.scrub.analysis import TextAnalyzer
     from slimline.tasks.scrub.config import ScrubConfig
+    from slimline.tasks.scrub.engine import TextAnalyzer
 
     config_json = read_message(channel_in)
     if config_json is None:
@@ -127,7 +125,8 @@ def main() -> int:
     write_message(channel_out, ("ready", None))
     while (texts := read_message(channel_in)) is not None:
         try:
-            write_message(channel_out, ("ok", analyzer.analyse(texts)))
+            spans = analyzer.analyse(texts)
+            write_message(channel_out, ("ok", (spans, analyzer.errors)))
         except Exception as exc:
             write_message(channel_out, ("error", describe(exc)))
     return 0

@@ -1,5 +1,6 @@
 """Canary PII for the leak tests: values of every kind scrub must replace, planted into real
-tau2 lines, and every form in which one could leak (as written, JSON-escaped, bare digits).
+tau2 lines, and every form in which one could leak (as written, JSON-escaped, bare digits,
+each word of an uncommon name).
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ CANARIES = {
     "street": "4417 Quarrington Crescent",
     "ip": "198.51.100.77",
     "user_id": "wilhelmina_quarrington_7741",
+    # uncommon names (issue 15), in the places they leaked from: the customer's own words, a
+    # customer record a tool returned, a signature
+    "intro_name": "Ketevan Chikovani",
+    "record_name": "Chidiebere Onwuachi",
+    "signature_name": "Femke van der Poel",
 }
+NAME_KEYS = ("intro_name", "record_name", "signature_name")
 
 
 def canary_forms() -> set[str]:
@@ -31,6 +38,8 @@ def canary_forms() -> set[str]:
         digits = re.sub(r"\D", "", value)
         if len(digits) >= 9:
             forms.add(digits)
+    for key in NAME_KEYS:  # one word of a name left is a leak too
+        forms |= {w for w in CANARIES[key].split() if len(w) >= 4}
     return forms
 
 
@@ -39,10 +48,11 @@ def plant(line: dict) -> dict:
     c = CANARIES
     msgs = line["request"]["messages"]
     user = next(m for m in msgs if m["role"] == "user")
-    user["content"] += (
+    user["content"] = (
+        f"Hi, this is {c['intro_name']}. {user['content']}"
         f" My name is {c['name']}, email {c['email']}, call me at {c['phone']}. "
         f"Card {c['card']}, SSN {c['ssn']}, I live at {c['street']}. My key is {c['key']} "
-        f"and I log in from {c['ip']}."
+        f"and I log in from {c['ip']}.\n\nThanks,\n{c['signature_name']}"
     )
     msgs.append(
         {
@@ -56,6 +66,15 @@ def plant(line: dict) -> dict:
                     "email": c["email"],
                     "phone": c["phone"],
                 }
+            ),
+        }
+    )
+    msgs.append(
+        {
+            "role": "tool",
+            "tool_call_id": "call_canary_2",
+            "content": json.dumps(
+                {"customer": {"name": c["record_name"], "email": c["email"], "tier": "gold"}}
             ),
         }
     )

@@ -21,7 +21,7 @@ def scrub_config():
 @pytest.fixture(scope="session")
 def analyzer(scrub_config):
     """This process's analyzer for the default config (every in-process scrub reuses it)."""
-    from slimline.tasks.scrub.analysis import local_analyzer
+    from slimline.tasks.scrub.engine import local_analyzer
 
     return local_analyzer(scrub_config)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from slimline.tasks.scrub.analysis import resolve_spacy_model
+from slimline.tasks.scrub.engine import resolve_spacy_model
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
 

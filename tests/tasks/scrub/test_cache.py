@@ -1,4 +1,5 @@
-"""Scrub's cache rows in the raw store (SQLite and PostgreSQL): keyed by the config."""
+"""Scrub's cache rows in the raw store (SQLite and PostgreSQL): keyed by the config; known
+values with their conversation; the constant contexts."""
 
 import pytest
 
@@ -24,9 +25,15 @@ def test_spans_known_values_and_placeholders_round_trip(raw):
     got = cache.get_spans(["call Mia at 555-123-2002", "nothing", "unseen"])
     assert got == {"call Mia at 555-123-2002": [(5, 8, "PERSON", 0.9)], "nothing": []}
     assert ScrubCache(raw, key, "fp2").get_spans(["nothing"]) == {}  # another config
-    cache.add_known([("PERSON", "Mia"), ("ZIP_CODE", "32169")])
-    cache.add_known([("PERSON", "Mia")])
-    assert sorted(cache.known_values()) == [("PERSON", "Mia"), ("ZIP_CODE", "32169")]
+    cache.add_known([("PERSON", "Mia", "conv-1"), ("EMAIL_ADDRESS", "mia@corp.example", None)])
+    cache.add_known([("PERSON", "Mia", "conv-1"), ("PERSON", "Mia", "conv-2")])
+    assert sorted(cache.known_values(), key=str) == [
+        ("EMAIL_ADDRESS", "mia@corp.example", None),
+        ("PERSON", "Mia", "conv-1"),
+        ("PERSON", "Mia", "conv-2"),
+    ]
     assert ScrubCache(raw, key, "fp2").known_values() == []
+    cache.add_constant(["k1", "k2"])
+    assert cache.constant_contexts(["k1", "k3"]) == {"k1"}
     cache.add_placeholders({"EMAIL:ab": 1, "EMAIL:cd": 2})
     assert ScrubCache(raw, key, "fp2").placeholders() == {"EMAIL:ab": 1, "EMAIL:cd": 2}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from scrub_samples import conversations
 
-from slimline.tasks.scrub import quality
+from benchmarks import scrub_quality as quality
 from slimline.tasks.scrub.config import ScrubConfig
 from slimline.tasks.scrub.scrubber import Scrubber
 from slimline.tasks.scrub.walk import map_message

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
+from benchmarks import scrub_quality as quality
 from slimline.record import CallRecord
-from slimline.tasks.scrub import quality
 from slimline.tasks.scrub.scrubber import Scrubber
 from slimline.tasks.scrub.walk import map_message
 

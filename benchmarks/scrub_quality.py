@@ -9,6 +9,8 @@
 - `copy_consistency(raw, scrubbed)`: of the argument values of the teacher's tool calls
   that appear verbatim in the raw request, the share whose scrubbed value appears verbatim
   in the scrubbed request.
+- `context_changes(raw, scrubbed)`: the distinct strings of system prompts and of tool
+  descriptions (and examples, defaults) that scrubbing changed, of how many.
 """
 
 from __future__ import annotations
@@ -219,8 +221,8 @@ def _field(rec: CallRecord, p: Planted) -> str:
 
 
 def _still_there(p: Planted, text: str) -> bool:
-    if p.kind == "person":
-        tokens = [t for t in re.findall(r"[^\W\d_]+", p.value) if len(t) > 1]
+    if p.kind == "person":  # particles ("da", "van") are kept by surrogates: not a leak
+        tokens = [t for t in re.findall(r"[^\W\d_]+", p.value) if len(t) > 1 and not t.islower()]
         return any(re.search(rf"(?<![^\W\d_]){re.escape(t)}(?![^\W\d_])", text) for t in tokens)
     if p.kind == "address":  # the whole, or its number and street name together
         number, street = p.value.split()[:2]
@@ -271,6 +273,23 @@ def precision(spans: dict[str, list[tuple[int, int, str, float]]], pii: set[str]
     return result
 
 
+def pii_named_by_keys(scrubber: Any, records: list[CallRecord]) -> set[str]:
+    """The values the data's own JSON keys (and structure) name as PII, and their words."""
+    from slimline.tasks.scrub.walk import map_message
+
+    values: set[str] = set()
+
+    def visit(text: str, hint: str | None, place: str) -> str:
+        if scrubber.hinted(text, hint):
+            values.update([text, *text.split()])
+        return text
+
+    for rec in records:
+        for msg in [*rec.messages, rec.response]:
+            map_message(msg.model_dump(mode="json", exclude_none=True), visit, scrubber.hints)
+    return values
+
+
 def _inside(piece: str, pii: set[str]) -> bool:
     return len(piece) > 3 and any(piece in v for v in pii if len(v) > len(piece))
 
@@ -313,3 +332,39 @@ def _leaf_pairs(a: Any, b: Any) -> list[tuple[str, str]]:
     if isinstance(a, bool) or a is None:
         return []
     return [(str(a), str(b))]
+
+
+def _schema_texts(node: Any, path: str = "", key: str | None = None) -> dict[str, str]:
+    """The prose strings of tool schemas (what scrub reads in them), by their path."""
+    from slimline.tasks.scrub.walk import SCHEMA_TEXT_KEYS
+
+    if isinstance(node, dict):
+        return {
+            p: t for k, v in node.items() for p, t in _schema_texts(v, f"{path}/{k}", k).items()
+        }
+    if isinstance(node, list):
+        return {
+            p: t
+            for i, v in enumerate(node)
+            for p, t in _schema_texts(v, f"{path}/{i}", key).items()
+        }
+    return {path: node} if isinstance(node, str) and key in SCHEMA_TEXT_KEYS else {}
+
+
+def context_changes(raw: list[CallRecord], scrubbed: list[CallRecord]) -> dict[str, Any]:
+    """Distinct system-prompt strings and tool-description strings, and how many of them
+    scrubbing changed (the agent's constant context should come through unchanged)."""
+    system: dict[str, bool] = {}
+    tools: dict[str, bool] = {}
+    for r, s in zip(raw, scrubbed, strict=True):
+        for a, b in zip(r.messages, s.messages, strict=True):
+            if a.role in ("system", "developer"):
+                system[a.text()] = system.get(a.text(), False) or a.text() != b.text()
+        after = _schema_texts(s.tools)
+        for path, a_text in _schema_texts(r.tools).items():
+            tools[a_text] = tools.get(a_text, False) or a_text != after.get(path)
+    return {
+        "system_prompts_changed": f"{sum(system.values())}/{len(system)}",
+        "tool_descriptions_changed": f"{sum(tools.values())}/{len(tools)}",
+        "distinct_context_strings_changed": sum(system.values()) + sum(tools.values()),
+    }
