@@ -1,37 +1,44 @@
 """The proxy's recorder: a bounded queue and a background thread that writes to the raw store.
 
-Serving never waits for the store. A recorded call is put on the queue and the request goes
-on; the writer thread turns calls into records and writes them in batches. While the store is
-slow or down the writer keeps its batch and retries; the queue fills, and once it is full a
-new call is dropped, counted and logged (never silently). `stats` has the counts.
+Serving never waits for the store. A recorded call is put on the queue as the bytes that
+crossed the wire and the request goes on; the writer thread parses and checks each call, turns
+it into a record (or sets it aside in the quarantine, with the reason) and writes them in
+batches: it waits `linger_s` after a first call for more to come, since one transaction per
+call costs several times the work of a batch. While the store is slow or down the writer keeps
+its batch and retries; the queue fills, and once it is full a new call is dropped, counted and
+logged (never silently). `stats` has the counts.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from slimline.record import CallRecord, InvalidRecord, canonical_json
 from slimline.tasks.collect.formats import RecordBuilder, from_chat_completion_pair
+from slimline.tasks.collect.stream import StreamAssembler
 
 log = logging.getLogger("slimline.collect.proxy")
 
 
 @dataclass
 class Call:
-    """One proxied call as seen on the wire: the request and response bodies, and context."""
+    """One proxied call as it crossed the wire: the request body and the answer (its JSON
+    body, or the assembler that kept a streamed one), parsed by the writer thread."""
 
-    request: dict[str, Any]
-    response: dict[str, Any]
+    request: bytes
+    response: bytes | StreamAssembler
     timestamp: str
     latency_ms: float
     agent: str | None = None
     conversation_id: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
+    streamed: bool = False
+    set_aside: str | None = None  # why the call goes to the quarantine (e.g. too big)
 
 
 @dataclass
@@ -53,9 +60,19 @@ class Quarantine:
 class Recorder:
     """Queue calls with `submit`; a daemon thread writes them. `stop()` flushes what it can."""
 
-    def __init__(self, store_url: str, *, maxsize: int, batch_size: int = 200):
+    def __init__(
+        self,
+        store_url: str,
+        *,
+        maxsize: int,
+        batch_size: int = 200,
+        linger_s: float = 0.05,
+        text_bytes: int = 65_536,
+    ):
         self.store_url = store_url
         self.batch_size = batch_size
+        self.linger_s = linger_s
+        self.text_bytes = text_bytes  # how much of a set-aside body the quarantine keeps
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
         self.stats = {
             "queued": 0,
@@ -65,7 +82,9 @@ class Recorder:
             "dropped": 0,
             "store_errors": 0,
         }
-        self._builder = RecordBuilder(cache=False, default_agent="proxy")
+        # the cache validates and serialises each distinct message once: an agent's calls
+        # repeat its system prompt, its tools and the conversation so far
+        self._builder = RecordBuilder(cache=True, default_agent="proxy", max_bytes=64 << 20)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="slimline-recorder", daemon=True)
         self._store: Any = None
@@ -114,6 +133,8 @@ class Recorder:
                 first = self.queue.get(timeout=0.2)
             except queue.Empty:
                 continue
+            if self.queue.qsize() < self.batch_size and not self._stop.is_set():
+                time.sleep(self.linger_s)  # let a batch gather
             items = [first]
             while len(items) < self.batch_size:
                 try:
@@ -162,13 +183,10 @@ class Recorder:
         records: list[CallRecord] = []
         for item in items:
             if isinstance(item, Call):
-                try:
-                    records.append(self._record(item))
-                except InvalidRecord as exc:
-                    item = _call_quarantine(item, exc.where, "; ".join(exc.problems))
-                except Exception as exc:  # a call nobody foresaw: set aside, never retried
-                    reason = f"cannot be read: {type(exc).__name__}: {exc}"[:1000]
-                    item = _call_quarantine(item, f"call at {item.timestamp}", reason)
+                item = self._prepare(item)
+                if isinstance(item, CallRecord):
+                    records.append(item)
+                    continue
             if isinstance(item, Quarantine):
                 store.quarantine(item.source, item.location, item.reason, item.raw_text)
                 self._count("quarantined", 1)
@@ -178,18 +196,60 @@ class Recorder:
         if records:
             self._count_added(store.add_calls(records))
 
-    def _record(self, call: Call) -> CallRecord:
+    def _prepare(self, call: Call) -> CallRecord | Quarantine:
+        """The call's record, or what goes to the quarantine instead, and why."""
+        try:
+            return self._parse(call)
+        except Exception as exc:  # a call nobody foresaw: set aside, never retried
+            reason = f"cannot be read: {type(exc).__name__}: {exc}"[:1000]
+            raw = _text(call.request, self.text_bytes)
+            return Quarantine("proxy", f"call at {call.timestamp}", reason, raw)
+
+    def _parse(self, call: Call) -> CallRecord | Quarantine:
+        def set_aside(reason: str, raw: bytes | str) -> Quarantine:
+            location = f"call at {call.timestamp}"
+            return Quarantine("proxy", location, reason, _text(raw, self.text_bytes))
+
+        if isinstance(call.response, StreamAssembler):
+            if call.set_aside:
+                return set_aside(call.set_aside, call.request)
+            call.response.close()
+            if not call.response.choices:
+                return set_aside("a stream without any chat completion chunk", b"")
+            answer = call.response.response_body()
+        else:
+            try:
+                answer = json.loads(call.response)
+            except ValueError:
+                return set_aside(
+                    "the upstream answered 200 with a body that is not JSON", call.response
+                )
+            if call.set_aside:
+                return set_aside(call.set_aside, call.request)
+        try:
+            payload = json.loads(call.request)
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict) or not isinstance(answer, dict):
+            return set_aside("the request or the answer is not a JSON object", json.dumps(answer))
+        meta = payload.get("metadata")
+        metadata = dict(meta) if isinstance(meta, dict) else {}
+        metadata["streamed"] = call.streamed
         line = {
-            "request": call.request,
-            "response": call.response,
+            "request": payload,
+            "response": answer,
             "timestamp": call.timestamp,
             "latency_ms": call.latency_ms,
-            "agent": call.agent,
+            "agent": call.agent or metadata.get("agent"),
             "conversation_id": call.conversation_id,
-            "metadata": call.metadata,
+            "metadata": metadata,
         }
-        where = f"call {call.response.get('id') or call.timestamp}"
-        return from_chat_completion_pair(line, "proxy", where, self._builder)
+        where = f"call {answer.get('id') or call.timestamp}"
+        try:
+            return from_chat_completion_pair(line, "proxy", where, self._builder)
+        except InvalidRecord as exc:
+            raw = canonical_json({"request": payload, "response": answer})
+            return Quarantine("proxy", exc.where, "; ".join(exc.problems), raw)
 
     def _count(self, key: str, n: int) -> None:
         with self._lock:
@@ -200,9 +260,9 @@ class Recorder:
         self._count("duplicates", added.duplicates)
 
 
-def _call_quarantine(call: Call, location: str, reason: str) -> Quarantine:
-    raw = canonical_json({"request": call.request, "response": call.response})
-    return Quarantine("proxy", location, reason, raw)
+def _text(raw: bytes | str, limit: int) -> str:
+    text = raw if isinstance(raw, str) else raw[: 4 * limit].decode("utf-8", "backslashreplace")
+    return text[:limit]
 
 
 def _short(exc: BaseException) -> str:
