@@ -294,10 +294,18 @@ def _stop(proc: subprocess.Popen, timeout: float = 30) -> None:
 
 
 def _cpu_s(pid: int) -> float:
+    """CPU seconds of the process and its children (the proxy's writer process)."""
     import psutil
 
-    times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
+    total = 0.0
+    process = psutil.Process(pid)
+    for p in (process, *process.children(recursive=True)):
+        try:
+            times = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def _median_of(rounds: list[dict[str, Any]], key: str, field: str) -> float | None:
