@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from yarl import URL
 
 from slimline.tasks.collect.formats import RecordBuilder
@@ -38,6 +39,8 @@ from slimline.tasks.collect.recorder import Call, Quarantine, Recorder, Spans
 from slimline.tasks.collect.stream import StreamAssembler
 
 if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
+
     from slimline.config import Settings
     from slimline.tasks.collect.config import CollectConfig
 
@@ -59,16 +62,26 @@ _NOT_FORWARDED = {
 _NOT_RETURNED = {"content-length", "content-encoding", "transfer-encoding", "connection"}
 
 
-def _request_headers(request: Request) -> dict[str, str]:
-    return {
-        k: v
-        for k, v in request.headers.items()
-        if k.lower() not in _NOT_FORWARDED and not k.lower().startswith("x-slimline-")
-    }
+def _request_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The caller's headers (an ASGI scope's) that go on to the upstream."""
+    out = {}
+    for key, value in raw:
+        name = key.decode("latin-1").lower()
+        if name not in _NOT_FORWARDED and not name.startswith("x-slimline-"):
+            out[name] = value.decode("latin-1")
+    return out
+
+
+def _header(raw: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    return next((v.decode("latin-1") for k, v in raw if k.lower() == name), None)
 
 
 def _response_headers(headers: Any) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower() not in _NOT_RETURNED}
+
+
+def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
 
 def _now() -> str:
@@ -78,6 +91,47 @@ def _now() -> str:
 def _upstream_error(exc: BaseException) -> JSONResponse:
     message = f"slimline proxy: the upstream could not be reached ({type(exc).__name__})"
     return JSONResponse({"error": {"message": message, "type": "upstream_error"}}, 502)
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The request body; None when the caller went away before sending all of it."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _respond(send: Send, status: int, headers: dict[str, str], body: bytes) -> None:
+    """A whole response, with its length (as Starlette's Response would send it)."""
+    raw = _encoded(headers)
+    if not (status < 200 or status in (204, 304)):
+        raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _ProxyApp(FastAPI):
+    """FastAPI for every route but the busiest: POST /v1/chat/completions goes straight to
+    `chat_completions`, a plain ASGI callable. FastAPI's routing, middleware and wrappers
+    around each sent message took about a fifth of the event loop's time per relayed call
+    (py-spy, benchmarks/bench_proxy.py)."""
+
+    chat_completions: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.chat_completions is not None
+            and scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] == "/v1/chat/completions"
+        ):
+            await self.chat_completions(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 # what an unreachable, refusing or broken upstream raises
@@ -133,27 +187,30 @@ def create_app(upstream: str, store_url: str, config: CollectConfig) -> FastAPI:
             await app.state.client.close()
             await asyncio.to_thread(recorder.stop, config.proxy_drain_s)
 
-    app = FastAPI(title="slimline proxy", lifespan=lifespan)
+    app = _ProxyApp(title="slimline proxy", lifespan=lifespan)
     app.state.recorder = recorder
 
-    def upstream_url(path: str, request: Request) -> str:
-        query = request.scope.get("query_string", b"").decode("latin-1")
-        return f"{base}/{path}?{query}" if query else f"{base}/{path}"
+    def upstream_url(path: str, scope: Scope) -> URL:
+        query = scope.get("query_string", b"").decode("latin-1")
+        return URL(f"{base}/{path}?{query}" if query else f"{base}/{path}", encoded=True)
 
-    @app.post("/v1/chat/completions")
-    async def chat_completions(request: Request) -> Response:
-        body = await request.body()
+    async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
+        body = await _read_body(receive)
+        if body is None:
+            return  # the caller went away: nothing to forward
         started = time.perf_counter()
-        client: aiohttp.ClientSession = request.app.state.client
+        headers_in = scope["headers"]
+        client: aiohttp.ClientSession = app.state.client
         try:
             upstream_response = await client.post(
-                URL(upstream_url("chat/completions", request), encoded=True),
+                upstream_url("chat/completions", scope),
                 data=body,
-                headers=_request_headers(request),
+                headers=_request_headers(headers_in),
                 proxy=proxy,
             )
         except _UPSTREAM_ERRORS as exc:
-            return _upstream_error(exc)
+            await _upstream_error(exc)(scope, receive, send)
+            return
         status = upstream_response.status
         headers = _response_headers(upstream_response.headers)
         is_stream = "text/event-stream" in upstream_response.headers.get("content-type", "")
@@ -167,8 +224,8 @@ def create_app(upstream: str, store_url: str, config: CollectConfig) -> FastAPI:
                 response=answer,
                 timestamp=_now(),
                 latency_ms=round((time.perf_counter() - started) * 1000, 3),
-                agent=request.headers.get("x-slimline-agent"),
-                conversation_id=request.headers.get("x-slimline-conversation"),
+                agent=_header(headers_in, b"x-slimline-agent"),
+                conversation_id=_header(headers_in, b"x-slimline-conversation"),
                 streamed=is_stream,
                 set_aside=f"request body over {config.max_line_bytes:,} bytes" if too_big else None,
             )
@@ -178,30 +235,51 @@ def create_app(upstream: str, store_url: str, config: CollectConfig) -> FastAPI:
                 content = await upstream_response.read()
             except _UPSTREAM_ERRORS as exc:
                 upstream_response.close()
-                return _upstream_error(exc)
+                await _upstream_error(exc)(scope, receive, send)
+                return
             upstream_response.release()
             if status == 200:  # errors pass through and are not calls
                 recorder.submit(call(content))
-            return Response(content, status, headers=headers)
+            await _respond(send, status, headers, content)
+            return
 
+        # a stream: each chunk is passed on as it arrives; if the caller goes away, the
+        # upstream's stream is closed (no call to record)
         assembler = StreamAssembler()
+        gone = False
 
-        async def relay():
-            finished = False
-            try:
-                async for chunk in upstream_response.content.iter_any():
-                    assembler.add(chunk)  # kept as bytes: parsed by the recorder's thread
-                    yield chunk
-                finished = True
-            finally:
-                if finished:
-                    upstream_response.release()
-                else:  # the caller went away, or the upstream broke off: drop the connection
-                    upstream_response.close()
-                if finished and status == 200:  # else an error, or no call to record
-                    recorder.submit(call(assembler))
+        async def watch() -> None:
+            nonlocal gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone = True
+            upstream_response.close()
 
-        return StreamingResponse(relay(), status, headers=headers)
+        watcher = asyncio.ensure_future(watch())
+        finished = False
+        try:
+            await send(
+                {"type": "http.response.start", "status": status, "headers": _encoded(headers)}
+            )
+            async for chunk in upstream_response.content.iter_any():
+                assembler.add(chunk)  # kept as bytes: parsed by the writer
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            finished = not gone
+            if finished:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except _UPSTREAM_ERRORS:
+            if not gone:
+                raise  # the upstream broke off: the caller's response ends unfinished
+        finally:
+            watcher.cancel()
+            if finished:
+                upstream_response.release()
+            else:
+                upstream_response.close()
+            if finished and status == 200:  # else an error, or no call to record
+                recorder.submit(call(assembler))
+
+    app.chat_completions = chat_completions
 
     @app.post("/v1/traces")
     async def traces(request: Request) -> Response:
@@ -253,9 +331,9 @@ def create_app(upstream: str, store_url: str, config: CollectConfig) -> FastAPI:
         try:
             async with client.request(
                 request.method,
-                URL(upstream_url(path, request), encoded=True),
+                upstream_url(path, request.scope),
                 data=await request.body(),
-                headers=_request_headers(request),
+                headers=_request_headers(request.scope["headers"]),
                 proxy=proxy,
             ) as answer:
                 content = await answer.read()
