@@ -207,6 +207,11 @@ class Recorder:
         if counts["error"]:
             raise WriterFailed(counts["error"])
 
+    def writer_process(self) -> multiprocessing.process.BaseProcess | None:
+        """The writer process now running, if any."""
+        writer = self._writer
+        return writer.process if writer is not None else None
+
     def _out_of_time(self) -> bool:
         return self._stop.is_set() and time.monotonic() > self._deadline
 
