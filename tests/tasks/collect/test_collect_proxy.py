@@ -5,14 +5,17 @@ through as they arrive, and the recorded calls equal what the client saw."""
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 from collect_otlp_data import TRACE, current_span, export, span
-from collect_servers import STREAM_PAUSE_S, fake_upstream, read_sse, serving
+from collect_servers import STREAM_PAUSE_S, fake_upstream, free_port, read_sse, serving
 
 from slimline.record import Message
 from slimline.store import RawStore
@@ -366,4 +369,37 @@ def test_a_writer_process_that_dies_is_started_again_and_no_call_is_lost(setting
         stats = wait_written(client, 3)
         assert app.state.recorder.writer_process().pid != writer.pid
     assert (stats["written"], stats["dropped"]) == (3, 0)
+    assert len(recorded(settings)) == 3
+
+
+def test_ctrl_c_stops_the_proxy_after_it_wrote_what_it_had_and_prints_the_counts(
+    settings, upstream
+):
+    port = free_port()
+    command = [sys.executable, "-m", "slimline", "--home", str(settings.path()), "proxy"]
+    command += ["--upstream", f"{upstream[0]}/v1", "--port", str(port), "--json"]
+    command += ["--seconds", "120"]  # it stops itself whatever happens here
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/slimline/stats", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+        calls = [request_body(f"call {n}") for n in range(3)]
+        for body in calls:
+            assert httpx.post(f"{url}/v1/chat/completions", json=body).status_code == 200
+        proc.send_signal(signal.SIGINT)  # at once: the calls are still on their way
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    final = json.loads(out)
+    assert (final["queued"], final["written"], final["dropped"]) == (3, 3, 0)
     assert len(recorded(settings)) == 3
