@@ -293,13 +293,13 @@ def _stop(proc: subprocess.Popen, timeout: float = 30) -> None:
             proc.wait()
 
 
-def _cpu_s(pid: int) -> float:
-    """CPU seconds of the process and its children (the proxy's writer process)."""
+def _cpu_s(pid: int, children: bool = False) -> float:
+    """CPU seconds of the process, and of its children if asked (the proxy's writer)."""
     import psutil
 
     total = 0.0
     process = psutil.Process(pid)
-    for p in (process, *process.children(recursive=True)):
+    for p in (process, *(process.children(recursive=True) if children else ())):
         try:
             times = p.cpu_times()
         except psutil.NoSuchProcess:
@@ -359,10 +359,11 @@ def _measure(
     base = f"{servers['up_url' if name == 'direct' else 'proxy_url']}/v1"
     pids = {"loadgen": os.getpid(), "upstream": servers["upstream"].pid}
     pids["proxy"] = servers["proxy"].pid
-    cpu = {who: _cpu_s(pid) for who, pid in pids.items()}
+    cpu = {who: _cpu_s(pid, who == "proxy") for who, pid in pids.items()}
     result = asyncio.run(_phase(base, bodies, stream))
     result["cpu_ms_per_call"] = {
-        who: round(1000 * (_cpu_s(pid) - cpu[who]) / len(bodies), 2) for who, pid in pids.items()
+        who: round(1000 * (_cpu_s(pid, who == "proxy") - cpu[who]) / len(bodies), 2)
+        for who, pid in pids.items()
     }
     if name == "proxy":  # calls the recorder has not written yet
         result["store_backlog"] = _get_json(f"{servers['proxy_url']}/slimline/stats")["in_queue"]
