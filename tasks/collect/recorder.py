@@ -1,61 +1,98 @@
-"""The proxy's recorder: a bounded queue and a background thread that writes to the raw store.
+"""The proxy's recorder: a bounded queue, and a thread that hands batches to the writer process.
 
-Serving never waits for the store. A recorded call is put on the queue and the request goes
-on; the writer thread turns calls into records and writes them in batches. While the store is
-slow or down the writer keeps its batch and retries; the queue fills, and once it is full a
-new call is dropped, counted and logged (never silently). `stats` has the counts.
+Serving never waits for the store. A recorded call is put on the queue as the bytes that
+crossed the wire and the request goes on. The recorder's thread takes calls off the queue in
+batches (after a first call it waits `linger_s` for more: one transaction per call costs
+several times the work of a batch) and sends each batch to the writer process (writer.py),
+which parses, checks and stores them, so none of that work holds the GIL the event loop needs.
+The thread mostly waits on the pipe.
+
+While the store is slow or down the writer answers with the error and the thread keeps its
+batch and retries (logged once per outage); the queue fills, and once it is full a new call is
+dropped, counted and logged (never silently). A writer process that dies is started again and
+the batch retried (what it had stored already counts as duplicates). `stats` has the counts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
-from slimline.record import CallRecord, InvalidRecord, canonical_json
-from slimline.tasks.collect.formats import RecordBuilder, from_chat_completion_pair
+from slimline.tasks.collect import writer
+from slimline.tasks.collect.writer import Call, Quarantine, Spans
+
+__all__ = ["Call", "Quarantine", "Recorder", "Spans"]
 
 log = logging.getLogger("slimline.collect.proxy")
 
 
-@dataclass
-class Call:
-    """One proxied call as seen on the wire: the request and response bodies, and context."""
-
-    request: dict[str, Any]
-    response: dict[str, Any]
-    timestamp: str
-    latency_ms: float
-    agent: str | None = None
-    conversation_id: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
+class WriterFailed(RuntimeError):
+    """The writer process could not write a batch (the message is one line, no content)."""
 
 
-@dataclass
-class Spans:
-    """Records made from received OTLP spans, and how far span time has got."""
+class _WriterProcess:
+    """The writer process and the pipe to it; one batch at a time."""
 
-    records: list[CallRecord]
-    last_span_time: str | None = None
+    def __init__(self, store_url: str, text_bytes: int):
+        # spawn, not fork: the proxy has threads (fork would copy their locks mid-use)
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self.process = context.Process(
+            target=writer.serve,
+            args=(child, store_url, text_bytes),
+            name="slimline-writer",
+            daemon=True,
+        )
+        self.process.start()
+        child.close()
 
+    def write(self, items: list[Any], out_of_time: Callable[[], bool]) -> dict[str, Any]:
+        """The writer's counts for `items`. Waits as long as the store takes, unless
+        `out_of_time()` says the proxy is stopping and may wait no longer (TimeoutError)."""
+        try:
+            self._conn.send(items)
+            while not self._conn.poll(0.25):
+                if not self.process.is_alive():
+                    raise WriterFailed(f"the writer process exited ({self.process.exitcode})")
+                if out_of_time():
+                    raise TimeoutError("the writer did not finish before the proxy stopped")
+            return self._conn.recv()
+        except (EOFError, OSError) as exc:
+            raise WriterFailed(f"the writer process is gone ({type(exc).__name__})") from None
 
-@dataclass
-class Quarantine:
-    source: str
-    location: str
-    reason: str
-    raw_text: str
+    def close(self, timeout: float) -> None:
+        with contextlib.suppress(OSError):  # gone already
+            self._conn.send(None)
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+        self._conn.close()
 
 
 class Recorder:
-    """Queue calls with `submit`; a daemon thread writes them. `stop()` flushes what it can."""
+    """Queue calls with `submit`; a thread hands them to the writer process. `stop()` writes
+    what it can."""
 
-    def __init__(self, store_url: str, *, maxsize: int, batch_size: int = 200):
+    def __init__(
+        self,
+        store_url: str,
+        *,
+        maxsize: int,
+        batch_size: int = 200,
+        linger_s: float = 0.05,
+        text_bytes: int = 65_536,
+    ):
         self.store_url = store_url
         self.batch_size = batch_size
+        self.linger_s = linger_s
+        self.text_bytes = text_bytes  # how much of a set-aside body the quarantine keeps
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
         self.stats = {
             "queued": 0,
@@ -65,10 +102,9 @@ class Recorder:
             "dropped": 0,
             "store_errors": 0,
         }
-        self._builder = RecordBuilder(cache=False, default_agent="proxy")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="slimline-recorder", daemon=True)
-        self._store: Any = None
+        self._writer: _WriterProcess | None = None
         self._lock = threading.Lock()
         self._failing = False
         self._deadline = 0.0
@@ -96,24 +132,28 @@ class Recorder:
         return True
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Write what is queued (for at most `timeout` seconds), then stop the thread."""
+        """Write what is queued (for at most `timeout` seconds), then stop the thread and the
+        writer process."""
         self._deadline = time.monotonic() + timeout
         self._stop.set()
-        self._thread.join(timeout + 1)
+        self._thread.join(timeout + 2)
         left = self.queue.qsize()
         if left:
-            self.stats["dropped"] += left
+            self._count("dropped", left)
             log.warning("proxy: stopped with %d recorded calls not written to the store", left)
-        if self._store is not None:
-            self._store.close()
+        if self._writer is not None:
+            self._writer.close(timeout=5)
+            self._writer = None
 
-    # --- the writer thread ---------------------------------------------------------------
+    # --- the recorder's thread -----------------------------------------------------------
     def _run(self) -> None:
         while not (self._stop.is_set() and self.queue.empty()):
             try:
                 first = self.queue.get(timeout=0.2)
             except queue.Empty:
                 continue
+            if self.queue.qsize() < self.batch_size and not self._stop.is_set():
+                time.sleep(self.linger_s)  # let a batch gather
             items = [first]
             while len(items) < self.batch_size:
                 try:
@@ -131,82 +171,50 @@ class Recorder:
                     log.warning("proxy: the raw store answers again; queued calls are written")
                     self._failing = False
                 return
-            except Exception as exc:  # the store is slow or down: keep the batch, retry
-                with self._lock:
-                    self.stats["store_errors"] += 1
+            except TimeoutError:
+                break  # stopping, and out of time
+            except WriterFailed as exc:  # the store is slow or down: keep the batch, retry
+                self._count("store_errors", 1)
                 if not self._failing:  # once per outage, not once per retry
                     log.warning(
                         "proxy: cannot write to the raw store (%s); calls are queued and the "
                         "write is retried",
-                        _short(exc),
+                        exc,
                     )
                     self._failing = True
-                self._store = None
-            if self._stop.is_set() and time.monotonic() > self._deadline:
-                with self._lock:
-                    self.stats["dropped"] += len(items)
-                log.warning("proxy: stopped with %d recorded calls not written", len(items))
-                return
+            if self._out_of_time():
+                break
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
-
-    def _open(self) -> Any:
-        if self._store is None:
-            from slimline.store import RawStore
-
-            self._store = RawStore(self.store_url)
-        return self._store
+        self._count("dropped", len(items))
+        log.warning("proxy: stopped with %d recorded calls not written", len(items))
+        if self._writer is not None:  # it may still be busy with them: stop it
+            self._writer.close(timeout=0)
+            self._writer = None
 
     def _write(self, items: list[Any]) -> None:
-        store = self._open()
-        records: list[CallRecord] = []
-        for item in items:
-            if isinstance(item, Call):
-                try:
-                    records.append(self._record(item))
-                except InvalidRecord as exc:
-                    item = _call_quarantine(item, exc.where, "; ".join(exc.problems))
-                except Exception as exc:  # a call nobody foresaw: set aside, never retried
-                    reason = f"cannot be read: {type(exc).__name__}: {exc}"[:1000]
-                    item = _call_quarantine(item, f"call at {item.timestamp}", reason)
-            if isinstance(item, Quarantine):
-                store.quarantine(item.source, item.location, item.reason, item.raw_text)
-                self._count("quarantined", 1)
-            elif isinstance(item, Spans) and item.records:
-                mark = ("otlp:proxy", {"last_span_time": item.last_span_time})
-                self._count_added(store.add_calls(item.records, watermark=mark))
-        if records:
-            self._count_added(store.add_calls(records))
+        if self._writer is None or not self._writer.process.is_alive():
+            self._writer = _WriterProcess(self.store_url, self.text_bytes)
+        try:
+            counts = self._writer.write(items, self._out_of_time)
+        except WriterFailed:
+            self._writer.close(timeout=0)
+            self._writer = None
+            raise
+        with self._lock:
+            for key in ("written", "duplicates", "quarantined"):
+                self.stats[key] += counts[key]
+        if counts["error"]:
+            raise WriterFailed(counts["error"])
 
-    def _record(self, call: Call) -> CallRecord:
-        line = {
-            "request": call.request,
-            "response": call.response,
-            "timestamp": call.timestamp,
-            "latency_ms": call.latency_ms,
-            "agent": call.agent,
-            "conversation_id": call.conversation_id,
-            "metadata": call.metadata,
-        }
-        where = f"call {call.response.get('id') or call.timestamp}"
-        return from_chat_completion_pair(line, "proxy", where, self._builder)
+    def writer_process(self) -> multiprocessing.process.BaseProcess | None:
+        """The writer process now running, if any."""
+        writer = self._writer
+        return writer.process if writer is not None else None
+
+    def _out_of_time(self) -> bool:
+        return self._stop.is_set() and time.monotonic() > self._deadline
 
     def _count(self, key: str, n: int) -> None:
         with self._lock:
             self.stats[key] += n
-
-    def _count_added(self, added: Any) -> None:
-        self._count("written", added.new)
-        self._count("duplicates", added.duplicates)
-
-
-def _call_quarantine(call: Call, location: str, reason: str) -> Quarantine:
-    raw = canonical_json({"request": call.request, "response": call.response})
-    return Quarantine("proxy", location, reason, raw)
-
-
-def _short(exc: BaseException) -> str:
-    """The error's first line only: a database error's further lines hold the SQL and its
-    parameters, i.e. record content, which must not reach the logs."""
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]

@@ -1,6 +1,11 @@
 """Assembling a streamed chat completion (server-sent events) into the response body the
 same call would have had without streaming, as the proxy passes the stream through.
 
+The proxy's event loop only `add`s the chunks it relays (no parsing there, which costs more
+than relaying: one JSON document per token); the recorder's thread `close`s the assembler
+and reads `response_body()`. Past `parse_after` kept bytes, `add` parses what it holds, so
+a long stream costs bounded memory.
+
 Each `data:` event of an OpenAI stream is a `chat.completion.chunk` whose choices carry a
 `delta`: content arrives in pieces, tool calls arrive by index (id and name first, the
 arguments JSON string in pieces), the finish reason last, and usage in a final chunk when
@@ -16,7 +21,10 @@ from typing import Any
 class StreamAssembler:
     """Feed it the raw bytes of an SSE stream; `response_body()` is the assembled answer."""
 
-    def __init__(self) -> None:
+    def __init__(self, parse_after: int = 1 << 20) -> None:
+        self.parse_after = parse_after
+        self._kept: list[bytes] = []
+        self._kept_bytes = 0
         self._buffer = b""
         self._data: list[str] = []
         self.head: dict[str, Any] = {}
@@ -26,6 +34,9 @@ class StreamAssembler:
         self.bad_events = 0
 
     def feed(self, chunk: bytes) -> None:
+        """Parse `chunk` now (after what `add` kept)."""
+        if self._kept:
+            self._parse_kept()
         self._buffer += chunk
         *lines, self._buffer = self._buffer.split(b"\n")
         for raw in lines:
@@ -36,8 +47,22 @@ class StreamAssembler:
                 self._data.append(line[5:].removeprefix(" "))
             # comments (":") and other fields (event:, id:, retry:) carry no answer
 
+    def add(self, chunk: bytes) -> None:
+        """Keep `chunk` to parse later: cheap, for the event loop that relays the stream."""
+        self._kept.append(chunk)
+        self._kept_bytes += len(chunk)
+        if self._kept_bytes > self.parse_after:
+            self._parse_kept()
+
+    def _parse_kept(self) -> None:
+        kept, self._kept, self._kept_bytes = self._kept, [], 0
+        if kept:
+            self.feed(b"".join(kept))
+
     def close(self) -> None:
-        """The stream ended: dispatch a last event that had no blank line after it."""
+        """The stream ended: parse what was kept, and dispatch a last event that had no
+        blank line after it."""
+        self._parse_kept()
         if self._buffer:
             self.feed(b"\n")
         self._dispatch()

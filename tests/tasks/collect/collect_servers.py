@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 STREAM_PAUSE_S = 0.4  # the fake upstream pauses this long after its first chunk
 
@@ -65,25 +65,35 @@ def _answer(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def fake_upstream() -> FastAPI:
-    """The fake LLM. `app.state.seen` keeps the Authorization header of each request."""
+    """The fake LLM. `app.state.seen` keeps the Authorization header of each request,
+    `app.state.requests` its headers and query string; `app.state.cut_off` counts streams
+    that ended before their last event (the reader went away)."""
     app = FastAPI()
     app.state.seen = []
+    app.state.requests = []
+    app.state.cut_off = 0
     counter = {"n": 0}
 
     @app.post("/v1/chat/completions")
-    async def chat(request: Request):
+    async def chat(request: Request, answer: Response):
         app.state.seen.append(request.headers.get("authorization"))
+        app.state.requests.append((dict(request.headers), request.url.query))
         body = await request.json()
         if body.get("model") == "missing-model":
             return JSONResponse({"error": {"message": "model not found"}}, 404)
         if body.get("model") == "odd-model":  # a 200 whose body is no chat completion
             return {"id": "odd-1", "object": "chat.completion", "answer": "42"}
+        if body.get("model") == "text-model":  # a 200 whose body is not JSON
+            return PlainTextResponse("the model is warming up")
+        if body.get("model") == "empty-model":  # a stream without any chunk
+            return StreamingResponse(iter([b"data: [DONE]\n\n"]), media_type="text/event-stream")
         counter["n"] += 1
         cid, created = f"chatcmpl-{counter['n']}", 1_760_000_000 + counter["n"]
         message = _answer(body)
         finish = "tool_calls" if message.get("tool_calls") else "stop"
         usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
         if not body.get("stream"):
+            answer.set_cookie("session", f"s{counter['n']}")  # no proxy may send it back
             return {
                 "id": cid,
                 "object": "chat.completion",
@@ -105,6 +115,15 @@ def fake_upstream() -> FastAPI:
             return f"data: {json.dumps(data)}\n\n".encode()
 
         async def events():
+            finished = False
+            try:
+                async for event in all_events():
+                    yield event
+                finished = True
+            finally:
+                app.state.cut_off += not finished
+
+        async def all_events():
             yield chunk({"role": "assistant", "content": ""})
             await asyncio.sleep(STREAM_PAUSE_S)
             if message.get("tool_calls"):
@@ -137,7 +156,9 @@ def fake_upstream() -> FastAPI:
                 yield f"data: {json.dumps(data)}\n\n".encode()
             yield b"data: [DONE]\n\n"
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+        stream = StreamingResponse(events(), media_type="text/event-stream")
+        stream.set_cookie("session", f"s{counter['n']}")  # no proxy may send it back
+        return stream
 
     @app.get("/v1/models")
     async def models():

@@ -5,14 +5,17 @@ through as they arrive, and the recorded calls equal what the client saw."""
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 from collect_otlp_data import TRACE, current_span, export, span
-from collect_servers import STREAM_PAUSE_S, fake_upstream, read_sse, serving
+from collect_servers import STREAM_PAUSE_S, fake_upstream, free_port, read_sse, serving
 
 from slimline.record import Message
 from slimline.store import RawStore
@@ -267,3 +270,136 @@ def test_otlp_http_json_and_protobuf_spans_are_recorded(settings, proxy):
     assert any("no input messages" in r for r in reasons)
     assert store.get_watermark("otlp:proxy")["last_span_time"].startswith("2025-10-09")
     store.close()
+
+
+def test_the_upstream_gets_the_callers_headers_and_query_and_nothing_more(settings, upstream):
+    # by name: some clients keep no cookies for a bare IP address
+    named = upstream[0].replace("127.0.0.1", "localhost")
+    app = create_app(f"{named}/v1", settings.raw_store_url, settings.collect)
+    headers = {**AUTH, "X-Slimline-Conversation": "c-7", "X-Request-Id": "r-42"}
+    with serving(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        for n in range(2):
+            answer = client.post(
+                "/v1/chat/completions?api-version=2024-06-01",
+                json=request_body(f"call {n}"),
+                headers=headers,
+            )
+            assert answer.status_code == 200
+            assert answer.headers["set-cookie"].startswith("session=")  # the caller's to keep
+            client.cookies.clear()  # ... and this caller does not send it back
+        wait_written(client, 2)
+    for seen, query in upstream[1].state.requests[-2:]:
+        assert query == "api-version=2024-06-01"
+        assert seen["authorization"] == f"Bearer {SECRET}" and seen["x-request-id"] == "r-42"
+        assert not [k for k in seen if k.startswith("x-slimline-")]
+        assert "cookie" not in seen  # the proxy keeps no cookies from one call to the next
+    assert {rec.conversation_id for rec in recorded(settings).values()} == {"c-7"}
+
+
+@pytest.mark.parametrize(
+    ("model", "stream", "reason"),
+    [
+        ("text-model", False, "the upstream answered 200 with a body that is not JSON"),
+        ("empty-model", True, "a stream without any chat completion chunk"),
+        ("fake-1", False, "request body over 2,000 bytes"),
+        ("fake-1", True, "request body over 2,000 bytes"),
+    ],
+    ids=["not-json", "empty-stream", "too-big", "too-big-stream"],
+)
+def test_a_call_that_cannot_be_recorded_is_answered_and_set_aside_with_its_reason(
+    settings, upstream, model, stream, reason
+):
+    settings.collect.max_line_bytes = 2_000
+    text = "x" * (3_000 if "over" in reason else 10)
+    body = {**request_body(text, stream=stream), "model": model}
+    app = create_app(f"{upstream[0]}/v1", settings.raw_store_url, settings.collect)
+    with serving(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        answer = client.post("/v1/chat/completions", json=body, headers=AUTH)
+        assert answer.status_code == 200 and answer.content  # answered unchanged all the same
+        deadline = time.monotonic() + 20
+        while client.get("/slimline/stats").json()["quarantined"] < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    store = RawStore(settings.raw_store_url)
+    try:
+        (q,) = store.list_quarantined()
+        assert store.count_calls() == 0
+    finally:
+        store.close()
+    assert (q.source, q.reason) == ("proxy", reason) and q.location.startswith("call at ")
+    if "over" in reason:  # the start of the request body, for whoever looks into it
+        assert q.raw_text.startswith('{"model"') and "x" * 100 in q.raw_text
+    nothing_holds_the_secret(settings.path())
+
+
+def test_a_caller_that_leaves_mid_stream_is_not_recorded_and_the_upstream_is_let_go(
+    settings, proxy, upstream
+):
+    cut_off = upstream[1].state.cut_off
+    with httpx.Client(base_url=proxy, timeout=30) as client:
+        body = request_body("Tell me a long story", stream=True)
+        with client.stream("POST", "/v1/chat/completions", json=body, headers=AUTH) as r:
+            first = next(r.iter_lines())
+            assert first.startswith("data: ")
+        # gone after the first event, while the upstream pauses: the proxy lets it go too
+        deadline = time.monotonic() + 10
+        while upstream[1].state.cut_off == cut_off:
+            assert time.monotonic() < deadline, "the upstream's stream was not closed"
+            time.sleep(0.05)
+        whole = client.post("/v1/chat/completions", json=request_body("and now?"), headers=AUTH)
+        assert whole.status_code == 200  # the proxy goes on serving
+        stats = wait_written(client, 1)
+    assert (stats["queued"], stats["written"], stats["dropped"]) == (1, 1, 0)
+    assert [rec.response.content for rec in recorded(settings).values()] == [
+        whole.json()["choices"][0]["message"]["content"]
+    ]
+
+
+def test_a_writer_process_that_dies_is_started_again_and_no_call_is_lost(settings, upstream):
+    app = create_app(f"{upstream[0]}/v1", settings.raw_store_url, settings.collect)
+    with serving(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        assert client.post("/v1/chat/completions", json=request_body("one")).status_code == 200
+        wait_written(client, 1)
+        writer = app.state.recorder.writer_process()
+        writer.kill()  # e.g. the OOM killer
+        writer.join(10)
+        for text in ("two", "three"):
+            answer = client.post("/v1/chat/completions", json=request_body(text))
+            assert answer.status_code == 200
+        stats = wait_written(client, 3)
+        assert app.state.recorder.writer_process().pid != writer.pid
+    assert (stats["written"], stats["dropped"]) == (3, 0)
+    assert len(recorded(settings)) == 3
+
+
+def test_ctrl_c_stops_the_proxy_after_it_wrote_what_it_had_and_prints_the_counts(
+    settings, upstream
+):
+    port = free_port()
+    command = [sys.executable, "-m", "slimline", "--home", str(settings.path()), "proxy"]
+    command += ["--upstream", f"{upstream[0]}/v1", "--port", str(port), "--json"]
+    command += ["--seconds", "120"]  # it stops itself whatever happens here
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/slimline/stats", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+        calls = [request_body(f"call {n}") for n in range(3)]
+        for body in calls:
+            assert httpx.post(f"{url}/v1/chat/completions", json=body).status_code == 200
+        proc.send_signal(signal.SIGINT)  # at once: the calls are still on their way
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    final = json.loads(out)
+    assert (final["queued"], final["written"], final["dropped"]) == (3, 3, 0)
+    assert len(recorded(settings)) == 3
