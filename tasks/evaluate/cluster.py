@@ -25,6 +25,7 @@ text: `evaluation/confusion.json` and `.png`).
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ class Answers:
     grades: list[float | None]  # the LLM judge's, when one is set
     new_tokens: list[int]
     seconds: float
+    signals: list[dict[str, float | None]]  # every confidence signal of each answer (for comparison)
 
     def take(self, ids: set[str]) -> Answers:
         """The answers to the calls in `ids` (time shared out by call)."""
@@ -87,7 +89,7 @@ class Answers:
         return Answers(
             pick(self.records), pick(self.texts), pick(self.parsed), pick(self.scores),
             pick(self.confidences), pick(self.similarity), pick(self.grades),
-            pick(self.new_tokens), self.seconds * share,
+            pick(self.new_tokens), self.seconds * share, pick(self.signals),
         )  # fmt: skip
 
     def scored(self, text_target: float | None, judged: bool) -> list[Scored]:
@@ -123,8 +125,9 @@ class Answers:
         it (confidence, servable, agrees), for MLflow."""
         return [
             {"call_id": r.id, "output": t, "servable": c.servable, "agrees": c.agrees,
-             "confidence": c.confidence, **s.as_dict()}
-            for r, t, c, s in zip(self.records, self.texts, scored, self.scores, strict=True)
+             "confidence": c.confidence, "signals": g, **s.as_dict()}
+            for r, t, c, s, g in zip(self.records, self.texts, scored, self.scores, self.signals,
+                                     strict=True)
         ]  # fmt: skip
 
 
@@ -138,6 +141,7 @@ def answer(
 ) -> Answers:
     """`model`'s answers to `records` (with `adapter` active), decoded as serving decodes."""
     from slimline.decoding import generate
+    from slimline.decoding.confidence import SIGNALS
     from slimline.tasks.evaluate.similarity import text_similarities
 
     cfg = settings.evaluate
@@ -173,7 +177,13 @@ def answer(
     return Answers(
         records, gen.texts, parsed, scores, [a.confidence for a in gen.answers], similarity,
         grades, gen.new_tokens, gen.seconds,
+        [{name: _finite(fn(a.token_probs, a.spans)) for name, fn in SIGNALS.items()}
+         for a in gen.answers],
     )  # fmt: skip
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
 def _champion(settings: Settings, slug: str) -> Any:

@@ -95,6 +95,16 @@ def test_evaluate_logs_base_challenger_and_champion(
     def scored(rows):
         return [Scored(e["confidence"], e["servable"], e["agrees"]) for e in rows]
 
+    # every signal is logged beside the one the gate used, so they can be compared afterwards
+    from benchmarks.signals import compare
+    from slimline.decoding.confidence import SIGNALS
+
+    for row in calibration + challenger["examples"]:
+        assert set(row["signals"]) == set(SIGNALS)
+        assert row["signals"]["min_prob"] == row["confidence"]  # the default signal
+    figures = compare(calibration, challenger["examples"], 0.3, 1, "point")
+    assert figures["min_prob"]["threshold"] == calibrate(scored(calibration), 0.3, 1).value
+
     again = calibrate(scored(calibration), 0.3, 1)
     assert report["threshold"] == again.value
     assert report["calibration"]["served"] == again.served > 0
