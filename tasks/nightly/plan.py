@@ -9,8 +9,9 @@ the clusters it did not finish, so a re-run trains exactly those.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+from slimline.chat_format import reference_calls
 from slimline.record import canonical_json, content_hash
 from slimline.store import WorkStore
 
@@ -32,21 +33,36 @@ def cluster_digests(work: WorkStore, fingerprint: str) -> dict[int, str]:
 
 
 def clusters_to_train(
-    work: WorkStore, fingerprint: str, max_clusters: int | None = None
+    work: WorkStore,
+    fingerprint: str,
+    max_clusters: int | None = None,
+    priority: Literal["servable", "largest"] = "largest",
+    text_served: bool = False,
 ) -> dict[int, str]:
     """{cluster_id: digest} of the clusters whose digest differs from their last completed
-    one; with `max_clusters`, only that many, largest first (the rest wait a night)."""
+    one; with `max_clusters`, only that many (the rest wait a night), first those with the
+    most calls (`largest`) or with the most calls the cascade could serve (`servable`: calls
+    the teacher answered with tool calls, and text answers too when `text_served`)."""
     done = work.get_state(STATE_KEY, {}) or {}
-    sizes = {cid: len(ids) for cid, ids in work.members().items()}
     changed = {
         cid: digest
         for cid, digest in cluster_digests(work, fingerprint).items()
         if done.get(str(cid)) != digest
     }
-    order = sorted(changed, key=lambda cid: (-sizes[cid], cid))
-    if max_clusters is not None:
-        order = order[:max_clusters]
+    if max_clusters is None:
+        return changed
+    if priority == "servable" and not text_served:
+        weight = {cid: servable_calls(work, cid) for cid in changed}
+    else:
+        weight = {cid: len(ids) for cid, ids in work.members().items()}
+    order = sorted(changed, key=lambda cid: (-weight[cid], cid))[:max_clusters]
     return {cid: changed[cid] for cid in order}
+
+
+def servable_calls(work: WorkStore, cluster_id: int) -> int:
+    """How many of the cluster's calls the teacher answered with tool calls: the calls a
+    small model can take over when text answers are never served (promote.text_target)."""
+    return sum(bool(reference_calls(r.response)) for r in work.cluster_calls(cluster_id))
 
 
 def mark_completed(work: WorkStore, digests: dict[int, str]) -> None:

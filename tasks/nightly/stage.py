@@ -42,8 +42,13 @@ def open_night(settings: Settings) -> NightRun:
 def plan_night(settings: Settings) -> dict[int, str]:
     """{cluster_id: digest} of the clusters to retrain tonight (plan.py)."""
     fingerprint = retrain.config_fingerprint(settings.select, settings.train)
+    night = settings.nightly
     return retrain.clusters_to_train(
-        open_work(settings), fingerprint, settings.nightly.max_clusters
+        open_work(settings),
+        fingerprint,
+        night.max_clusters,
+        night.priority,
+        text_served=settings.promote.text_target is not None,
     )
 
 
