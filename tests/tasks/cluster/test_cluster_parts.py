@@ -109,3 +109,45 @@ def test_labels_and_stats():
     label = describe.label("tau2-retail", ["order", "order details", "return"], ["get_order"], 0.2)
     assert label == "tau2-retail · order details (get_order)"
     assert describe.label("x", ["refund", "card"], [], 1.0) == "x · refund card (text replies)"
+
+
+def _fact(call_id, conversation, prompt, agent="shop", tools="a,b", called=(), turn="user"):
+    return CallFacts(
+        call_id, agent, datetime.now(UTC), 1, 1, 0.0, list(called), turn=turn,
+        conversation=conversation, context_ref=prompt, tool_set=tools,
+    )  # fmt: skip
+
+
+def test_agent_identity_is_name_tools_and_constant_prompt():
+    from slimline.tasks.cluster.identity import assign_identities, cluster_identity
+
+    calls = [_fact(f"p{i}", f"c{i}", "policy-1") for i in range(3)]  # constant: 3 conversations
+    calls += [_fact(f"q{i}", f"d{i}", "policy-2") for i in range(3)]  # another team's policy
+    calls += [_fact(f"v{i}", f"e{i}", f"dated-{i}") for i in range(4)]  # per-conversation
+    calls += [_fact("t", "c0", "policy-1", tools="a,b,c"), _fact("n", "c0", "policy-1", "bank")]
+    assign_identities(calls, min_conversations=3)
+    ids = {f.call_id: f.identity for f in calls}
+    assert len({ids[f"p{i}"] for i in range(3)}) == 1
+    assert ids["p0"] != ids["q0"]  # only the system prompt differs
+    assert len({ids[f"v{i}"] for i in range(4)}) == 1  # varied prompts: one identity
+    assert ids["v0"] not in (ids["p0"], ids["q0"])
+    assert ids["t"] != ids["p0"] and ids["n"] != ids["p0"]  # other tools, other agent name
+    assert cluster_identity(calls[:4]) == ids["p0"] and cluster_identity([]) is None
+
+
+def test_tasks_are_what_the_teacher_did_labelled_from_tool_names():
+    from slimline.tasks.cluster.actions import task_key, task_label, task_table
+
+    assert task_key(["get_user", "get_order", "get_user"], "user") == "call:get_order+get_user"
+    assert task_label("call:get_customer_by_phone") == "get customer by phone"
+    assert task_label(task_key([], "user")) == "answer the user in text"
+    assert task_label(task_key([], "tool:get_order")) == "answer in text after get order"
+    assert task_label(task_key([], "start")) == "open the conversation in text"
+    members = [_fact(str(i), "c", "p", called=["get_order"]) for i in range(7)]
+    members += [_fact("t1", "c", "p"), _fact("t2", "c", "p"), _fact("x", "c", "p", called=["x"])]
+    rows = task_table(members, min_share=0.15)
+    assert rows == [
+        {"task": "call:get_order", "label": "get order", "calls": 7, "share": 0.7},
+        {"task": "text:user", "label": "answer the user in text", "calls": 2, "share": 0.2},
+        {"task": "other", "label": "other calls", "calls": 1, "share": 0.1},
+    ]
