@@ -38,6 +38,7 @@ def assign_identities(facts: Sequence[CallFacts], min_conversations: int) -> Non
     for f in facts:
         constant = len(conversations[f.context_ref]) >= min_conversations
         prompt = f.context_ref if constant and f.context_ref else VARIED_PROMPT
+        f.constant_prompt = prompt != VARIED_PROMPT
         f.identity = identity_of(f.agent, f.tool_set, prompt)
 
 

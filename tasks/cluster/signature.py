@@ -51,6 +51,7 @@ class CallFacts:
     context_ref: str = ""  # the first message's content hash (the system prompt's, if any)
     tool_set: str = ""  # the sorted tool names offered, comma-joined
     identity: str = ""  # the agent identity (identity.py), set once every call is read
+    constant_prompt: bool = False  # its first message is the agent's constant context
 
     @property
     def is_tool_call(self) -> bool:

@@ -339,6 +339,19 @@ def run_cluster(
     return result
 
 
+def _agent_words(work: WorkStore, group: list[CallFacts]) -> set[str]:
+    """The words of the agent's own text (describe.context_words) for a cluster's calls."""
+    ident = cluster_identity(group)
+    member = next((f for f in group if f.identity == ident), None)
+    if member is None:
+        return set()
+    record = next(iter(work.iter_scrubbed(ids=[member.call_id])), None)
+    if record is None:
+        return set()
+    system = next((m.text() for m in record.messages if m.role in ("system", "developer")), "")
+    return describe.context_words(system if member.constant_prompt else None, record.tools)
+
+
 def _store(
     settings: Settings,
     work: WorkStore,
@@ -382,9 +395,11 @@ def _store(
         row = rows.get(cid)
         if row is None:
             model, topic = new_ids[cid]
-            keywords = topic_model.keywords(model, topic, cfg.keywords)
-            agent = describe.dominant_agent(group)
             tools = stats["top_tools"]
+            found = topic_model.keywords(model, topic, 3 * cfg.keywords)
+            words = _agent_words(work, group)
+            keywords = describe.agent_keywords(found, words, tools)[: cfg.keywords]
+            agent = describe.dominant_agent(group)
             text_share = 1.0 - stats["tool_call_rate"]
             slug = describe.unique_slug(agent, keywords, cid, taken)
             taken.add(slug)

@@ -151,3 +151,18 @@ def test_tasks_are_what_the_teacher_did_labelled_from_tool_names():
         {"task": "text:user", "label": "answer the user in text", "calls": 2, "share": 0.2},
         {"task": "other", "label": "other calls", "calls": 1, "share": 0.1},
     ]
+
+
+def test_keywords_only_from_the_agents_own_words():
+    tools = [{"type": "function", "function": {"name": "get_customer_by_phone",
+              "description": "Find a customer by their phone number."}}]  # fmt: skip
+    words = describe.context_words("# Telecom policy\nHelp with mobile data.", tools)
+    assert {"get", "customer", "phone", "telecom", "mobile", "data"} <= words
+    found = ["mathew mathews", "mobile data", "mathew", "customer"]  # a surrogate name first
+    assert describe.agent_keywords(found, words, ["get_customer_by_phone"]) == [
+        "mobile data", "customer"
+    ]  # fmt: skip
+    assert describe.agent_keywords(["mathew"], words, ["get_customer_by_phone"]) == [
+        "get customer by phone"
+    ]
+    assert "telecom" not in describe.context_words(None, tools)  # a varied prompt: left out
