@@ -52,6 +52,8 @@ class CallFacts:
     tool_set: str = ""  # the sorted tool names offered, comma-joined
     identity: str = ""  # the agent identity (identity.py), set once every call is read
     constant_prompt: bool = False  # its first message is the agent's constant context
+    asked: str = ""  # a text answer's user message (its topic is matched against the prompt)
+    topic: str = ""  # that topic: a heading of the agent's system prompt (actions.py)
 
     @property
     def is_tool_call(self) -> bool:
@@ -93,6 +95,17 @@ def turn_kind(messages: list[Message]) -> str:
         if message.role in ("tool", "function"):
             return "tool:" + (_tool_name_of(message, messages[:i]) or "?")
     return "start"
+
+
+ASKED_CHARS = 400
+
+
+def asked_text(record: CallRecord) -> str:
+    """The user's latest message when the teacher answered it in text (else ''): what a text
+    answer's topic is found from."""
+    if record.response.tool_calls or not record.messages or record.messages[-1].role != "user":
+        return ""
+    return _squash(record.messages[-1].text(), ASKED_CHARS)
 
 
 def latest_turn(record: CallRecord, limit: int) -> str:
@@ -151,6 +164,7 @@ def facts(
         called_tools=called,
         document=document(sig) if sig.turn else "",
         turn=turn_kind(record.messages),
+        asked=asked_text(record),
         conversation=conversation,
         context_ref=context_ref,
         tool_set=",".join(tool_names(record)) if tool_set is None else tool_set,

@@ -36,7 +36,7 @@ from slimline.config import Settings
 from slimline.store.schema import UNCLUSTERED
 from slimline.tasks.cluster import describe
 from slimline.tasks.cluster import model as topic_model
-from slimline.tasks.cluster.actions import task_table
+from slimline.tasks.cluster.actions import assign_topics, task_table
 from slimline.tasks.cluster.embed import Embedder, resolve_model
 from slimline.tasks.cluster.identity import assign_identities, cluster_identity
 from slimline.tasks.cluster.model import record
@@ -75,7 +75,22 @@ def _read_calls(
             sigs.append(sig)
             pending.append(fact)
     assign_identities(every, settings.scrub.constant_min_conversations)
+    assign_topics(every, _prompts(work, {f.context_ref for f in every if f.asked}))
     return every, sigs, pending
+
+
+def _prompts(work: WorkStore, refs: set[str]) -> dict[str, str]:
+    """{first message's hash: its text} for the system prompts among `refs`."""
+    from slimline.record import Message
+
+    with work.engine.connect() as conn:
+        texts = work.calls.blobs.get_many(conn, refs)
+    out = {}
+    for ref, text in texts.items():
+        message = Message.model_validate_json(text)
+        if message.role in ("system", "developer"):
+            out[ref] = message.text()
+    return out
 
 
 def _floors(

@@ -39,16 +39,21 @@ def evaluated_answers(client: Any, run_id: str) -> list[dict[str, Any]]:
 
 
 def served_by_task(
-    work: WorkStore, answers: list[dict[str, Any]], threshold: float | None
+    work: WorkStore,
+    answers: list[dict[str, Any]],
+    threshold: float | None,
+    known: set[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """{task: {test_calls, served, served_share, served_agreement}} over `answers`."""
+    """{task: {test_calls, served, served_share, served_agreement}} over `answers`; `known`:
+    the cluster's task keys (a text answer's topic counts only if the cluster has it)."""
     if threshold is None or not answers:
         return {}
     by_id = {a["call_id"]: a for a in answers if a.get("call_id")}
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # test calls, served, agree
+    finders: dict[str, Any] = {}
     for record in work.iter_scrubbed(ids=list(by_id)):
         row = by_id[record.id]
-        c = counts[task_of_record(record)]
+        c = counts[task_of_record(record, known or set(), finders)]
         c[0] += 1
         if row.get("servable") and (row.get("confidence") or 0.0) >= threshold:
             c[1] += 1

@@ -166,3 +166,28 @@ def test_keywords_only_from_the_agents_own_words():
         "get customer by phone"
     ]
     assert "telecom" not in describe.context_words(None, tools)  # a varied prompt: left out
+
+
+def test_a_text_answer_to_the_user_gets_the_prompt_heading_it_asks_about():
+    from slimline.tasks.cluster.actions import TopicFinder, assign_topics, task_label, task_of
+
+    prompt = (
+        "# Airline Agent Policy\nHelp users.\n## Book flight\nTo book a flight, ask for the "
+        "origin, destination and cabin.\n## Cancel flight\nA reservation can be cancelled "
+        "within 24 hours of booking, with a refund.\n## Refunds and Compensation\nOffer a "
+        "certificate when a flight is delayed."
+    )
+    finder = TopicFinder(prompt)
+    assert finder.topics(["I want to cancel my reservation please", "ok thanks"]) == [
+        "Cancel flight",
+        "",
+    ]
+    calls = [_fact("a", "c", "p"), _fact("b", "c", "p"), _fact("c", "c", "varied")]
+    calls[0].asked, calls[0].constant_prompt = "My flight was delayed, any certificate?", True
+    calls[1].asked, calls[1].constant_prompt = "Hello", True
+    calls[2].asked = "cancel my flight"  # a per-conversation prompt: no topic from it
+    assign_topics(calls, {"p": prompt, "varied": prompt})
+    assert [task_of(f) for f in calls] == [
+        "text:user:Refunds and Compensation", "text:user", "text:user"
+    ]  # fmt: skip
+    assert task_label(task_of(calls[0])) == "answer in text: Refunds and Compensation"
