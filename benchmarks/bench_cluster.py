@@ -132,9 +132,15 @@ def main(out_dir: Path) -> dict[str, Any]:
         by_id = {c.id: c for c in calls}
         actions = [action_of(by_id[i]) for i in ids]
         nmi_action = normalized_mutual_info_score(actions, [assigned[i] for i in ids])
-        pairs = [f"{assigned[i]}/{task_of_record(by_id[i])}" for i in ids]
+        listed = {r["cluster_id"]: {t["task"] for t in r["stats"].get("tasks") or []}
+                  for r in work.clusters()}  # fmt: skip
+        finders: dict[str, Any] = {}
+        pairs = [
+            f"{assigned[i]}/{task_of_record(by_id[i], listed.get(assigned[i], set()), finders)}"
+            for i in ids
+        ]
         nmi_action_tasks = normalized_mutual_info_score(actions, pairs)
-        tasks = sum(len(r["stats"].get("tasks") or []) for r in work.clusters())
+        tasks = sum(len(keys) for keys in listed.values())
         work.close()
     figures = {
         "calls": len(calls),
