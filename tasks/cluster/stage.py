@@ -75,7 +75,8 @@ def _read_calls(
             sigs.append(sig)
             pending.append(fact)
     assign_identities(every, settings.scrub.constant_min_conversations)
-    assign_topics(every, _prompts(work, {f.context_ref for f in every if f.asked}))
+    asked = {f.context_ref for f in every if f.asked and f.constant_prompt}
+    assign_topics(every, _prompts(work, asked))
     return every, sigs, pending
 
 
