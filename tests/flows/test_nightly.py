@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -124,6 +125,18 @@ def test_a_night_then_a_quiet_night(tmp_path, calls_file, tiny_base, prefect_api
         assert {"base.response_type_accuracy", "challenger.response_type_accuracy"} <= set(
             run.data.metrics
         )
+        pictures = {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")}
+        assert {"evaluation/cascade.png", "evaluation/confusion.png"} <= pictures
+        # the registered version says the gate's decision in one line, above its tags
+        (version,) = client.search_model_versions(f"run_id = '{run.info.run_id}'")
+        assert re.fullmatch(
+            r"(promoted|kept out): serves \d+% of \d+ test calls( at [\d.]+ agreement)?; "
+            r"(threshold [\d.]+|no threshold)",
+            version.description,
+        ), version.description
+    # MLflow opens the experiment on its runs, not on the GenAI traces overview
+    experiment = client.get_experiment(night.info.experiment_id)
+    assert experiment.tags.get("mlflow.experimentKind") == "custom_model_development"
     # every stage's MLflow run is under the night's run: none of tonight's stands beside it
     stages = {r.data.tags.get("slimline.stage") for r in children}
     assert {"scrub", "cluster", "train", "report"} <= stages
