@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import select
 
+from slimline.models import quiet_progress_bars
 from slimline.record import content_hash
 from slimline.store import schema as s
 from slimline.store.base import insert_ignore
@@ -64,6 +65,7 @@ def load_encoder(name: str) -> Any:
     """The SentenceTransformer for `name` (see resolve_model), on a GPU when there is one."""
     from sentence_transformers import SentenceTransformer
 
+    quiet_progress_bars()
     source = resolve_model(name)
     try:
         return SentenceTransformer(source)

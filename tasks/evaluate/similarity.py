@@ -12,6 +12,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from slimline.models import quiet_progress_bars
+
 
 class SimilarityModelError(ValueError):
     """A similarity model that cannot be found; the message says where it was looked for."""
@@ -38,6 +40,7 @@ def model_folder(source: str) -> Path:
 def _encoder(source: str) -> Any:
     from sentence_transformers import SentenceTransformer
 
+    quiet_progress_bars()
     return SentenceTransformer(str(model_folder(source)), device="cpu")
 
 
