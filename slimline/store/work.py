@@ -164,6 +164,34 @@ class WorkStore:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(stmt)]
 
+    # --- the router's decisions ----------------------------------------------------------
+    def add_decisions(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Store routing decisions (columns of `routing_decisions`; `at` defaults to now)."""
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(s.routing_decisions.insert(), [{"at": now(), **r} for r in rows])
+
+    def decisions(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The latest routing decisions, newest first."""
+        stmt = select(s.routing_decisions).order_by(s.routing_decisions.c.seq.desc())
+        if limit:
+            stmt = stmt.limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def routing_counts(self) -> list[dict[str, Any]]:
+        """(cluster_id, served, reason, calls) over every routing decision."""
+        t = s.routing_decisions.c
+        stmt = select(t.cluster_id, t.served, t.reason, func.count()).group_by(
+            t.cluster_id, t.served, t.reason
+        )
+        with self.engine.connect() as conn:
+            return [
+                {"cluster_id": c, "served": bool(sv), "reason": r, "calls": int(n)}
+                for c, sv, r, n in conn.execute(stmt)
+            ]
+
     def get_state(self, name: str, default: Any = None) -> Any:
         with self.engine.connect() as conn:
             value = conn.execute(
