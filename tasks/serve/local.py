@@ -6,7 +6,9 @@ it takes the requests queued for it, waits `batch_wait_ms` for more, and decodes
 the same adapter together (slimline/decoding `generate`, as evaluation decodes: greedy, tool
 calls under the grammar of the request's tools, the champion's confidence signal). Loading
 and unloading adapters run on that same thread between batches, so a swap never touches a
-model mid-generation; an adapter still asked for by a queued request is unloaded after it.
+model mid-generation; a retired adapter is unloaded `RETIRE_GRACE_S` seconds later and only
+when no queued request asks for it, so requests that picked it just before a swap finish
+on it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from slimline import adapters
 from slimline.decoding import Answer, generate
 
 log = logging.getLogger("slimline.serve")
+
+RETIRE_GRACE_S = 5.0
 
 
 @dataclass
@@ -60,7 +64,7 @@ class BaseWorker:
         self.model: Any = None
         self.tokenizer: Any = None
         self.loaded: set[str] = set()
-        self.retired: set[str] = set()  # unload as soon as no queued job asks for them
+        self.retired: dict[str, float] = {}  # adapter -> when it was retired
         self.pending: dict[str, int] = {}  # adapter -> queued jobs
         self._lock = threading.Lock()
         self.thread = threading.Thread(
@@ -87,7 +91,11 @@ class BaseWorker:
     # --- the worker thread ----------------------------------------------------------------
     def _run(self) -> None:
         while True:
-            item = self.queue.get()
+            try:
+                item = self.queue.get(timeout=1.0 if self.retired else None)
+            except queue.Empty:
+                self._unload_retired()
+                continue
             if item is None:
                 return
             if isinstance(item, _Command):
@@ -121,13 +129,13 @@ class BaseWorker:
             if cmd.action == "load":
                 self._load(cmd.name, cmd.folder)
             else:
-                self.retired.add(cmd.name)
-                self._unload_retired()
+                self.retired[cmd.name] = time.monotonic()
             cmd.future.set_result(True)
         except Exception as exc:  # a broken adapter: the caller disables its cluster
             cmd.future.set_exception(exc)
 
     def _load(self, name: str, folder: Any) -> None:
+        self.retired.pop(name, None)  # asked for again (a rollback): it stays
         if name in self.loaded:
             return
         if self.model is None:
@@ -137,22 +145,21 @@ class BaseWorker:
             self.model.eval()
         self.model = adapters.attach(self.model, folder, name)
         self.loaded.add(name)
-        self.retired.discard(name)
         log.info("loaded adapter %s on %s", name, self.base_model)
 
     def _unload_retired(self) -> None:
-        for name in sorted(self.retired):
+        now = time.monotonic()
+        for name, since in sorted(self.retired.items()):
             with self._lock:
                 busy = self.pending.get(name, 0) > 0
-            if busy or name not in self.loaded:
-                if name not in self.loaded:
-                    self.retired.discard(name)
-                continue
-            if len(self.loaded) > 1:  # PEFT keeps at least one adapter on its model
-                self.model.delete_adapter(name)
-                self.loaded.discard(name)
-                log.info("unloaded adapter %s", name)
-            self.retired.discard(name)
+            if name not in self.loaded:
+                self.retired.pop(name)
+            elif not busy and now - since >= RETIRE_GRACE_S:
+                if len(self.loaded) > 1:  # PEFT keeps at least one adapter on its model
+                    self.model.delete_adapter(name)
+                    self.loaded.discard(name)
+                    log.info("unloaded adapter %s", name)
+                self.retired.pop(name)
 
     def _decode(self, batch: list[Job]) -> None:
         groups: dict[tuple[str, str, int], list[Job]] = {}
