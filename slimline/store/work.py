@@ -192,6 +192,31 @@ class WorkStore:
                 for c, sv, r, n in conn.execute(stmt)
             ]
 
+    def routing_summary(self) -> dict[str, Any]:
+        """Live figures of the router's decisions: calls routed, served by a small model, the
+        live served share, fallbacks by reason, and per cluster (routed, served, share)."""
+        rows = self.routing_counts()
+        routed = sum(r["calls"] for r in rows)
+        served = sum(r["calls"] for r in rows if r["served"])
+        fallbacks: dict[str, int] = {}
+        clusters: dict[int, dict[str, Any]] = {}
+        for r in rows:
+            if not r["served"]:
+                fallbacks[r["reason"]] = fallbacks.get(r["reason"], 0) + r["calls"]
+            if r["cluster_id"] is not None:
+                c = clusters.setdefault(int(r["cluster_id"]), {"routed": 0, "served": 0})
+                c["routed"] += r["calls"]
+                c["served"] += r["calls"] if r["served"] else 0
+        for c in clusters.values():
+            c["served_share"] = round(c["served"] / c["routed"], 6)
+        return {
+            "routed_calls": routed,
+            "live_served_calls": served,
+            "live_served_share": round(served / routed, 6) if routed else 0.0,
+            "fallbacks": dict(sorted(fallbacks.items())),
+            "live_clusters": {str(k): v for k, v in sorted(clusters.items())},
+        }
+
     def get_state(self, name: str, default: Any = None) -> Any:
         with self.engine.connect() as conn:
             value = conn.execute(

@@ -1,7 +1,7 @@
 """The router's decision log: one row per routed call in the work store (`routing_decisions`:
 cluster, champion version, confidence, threshold, served or why not, status, latency), never
 any message content. Rows are queued by the event loop and written in batches by a thread,
-so a slow store never slows an answer; `summary` reads the live figures back.
+so a slow store never slows an answer; `WorkStore.routing_summary` reads the live figures.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections import Counter
 from typing import Any
 
 log = logging.getLogger("slimline.serve")
@@ -65,30 +64,3 @@ class DecisionLog:
             self._thread.join(10)
         else:
             self.flush()
-
-
-def summary(work: Any) -> dict[str, Any]:
-    """Live figures from the decision log: calls routed, served, the live served share,
-    fallbacks by reason, and per cluster."""
-    rows = work.routing_counts()
-    routed = sum(r["calls"] for r in rows)
-    served = sum(r["calls"] for r in rows if r["served"])
-    reasons: Counter[str] = Counter()
-    clusters: dict[int, dict[str, int]] = {}
-    for r in rows:
-        if not r["served"]:
-            reasons[r["reason"]] += r["calls"]
-        if r["cluster_id"] is not None:
-            c = clusters.setdefault(int(r["cluster_id"]), {"routed": 0, "served": 0})
-            c["routed"] += r["calls"]
-            c["served"] += r["calls"] if r["served"] else 0
-    return {
-        "routed_calls": routed,
-        "live_served": served,
-        "live_served_share": round(served / routed, 6) if routed else 0.0,
-        "fallbacks": dict(sorted(reasons.items())),
-        "live_clusters": {
-            str(cid): {**c, "served_share": round(c["served"] / c["routed"], 6)}
-            for cid, c in sorted(clusters.items())
-        },
-    }

@@ -213,3 +213,32 @@ def test_the_router_says_what_it_serves(live):
     _, url = live
     state = httpx.get(f"{url}/slimline/router", timeout=10).json()
     assert set(state) >= {"champions", "disabled", "broken"}
+
+
+def test_status_and_report_show_the_live_figures_beside_the_held_out_ones(world, live):
+    from typer.testing import CliRunner
+
+    from slimline.cli import app
+    from slimline.store import WorkStore
+    from slimline.tasks.report.summary import served_summary, summary_markdown
+
+    router, _ = live
+    router.decisions.flush()
+    result = CliRunner().invoke(app, ["--home", str(world.settings.home), "status", "--json"])
+    assert result.exit_code == 0, result.output
+    status = json.loads(result.stdout)
+    held_out = {"raw_calls", "quarantined", "scrubbed_calls", "clusters", "registered_models",
+                "champions", "served_share"}  # fmt: skip
+    assert held_out <= status.keys()
+    assert status["routed_calls"] >= 6
+    assert 0 < status["live_served_share"] < 1
+    assert status["fallbacks"]["low_confidence"] >= 1
+    assert status["fallbacks"]["context_mismatch"] >= 2
+
+    work = WorkStore(world.settings.work_store_url)
+    summary = served_summary(world.settings, work)
+    work.close()
+    assert summary["live"]["routed_calls"] == status["routed_calls"]
+    airline = summary["live"]["live_clusters"][str(world.clusters["tau2-airline"])]
+    assert airline["served"] >= 2 and airline["served_share"] == 1.0
+    assert "live traffic through the router" in summary_markdown(summary)
