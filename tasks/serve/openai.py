@@ -29,12 +29,16 @@ class BadRequest(ValueError):
     """Not a chat-completions request; the message says why."""
 
 
+ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+
+
 @dataclass
 class ChatRequest:
     """One chat-completions request as routing sees it."""
 
     body: dict[str, Any]
-    record: CallRecord  # messages and tools (the response is empty)
+    _record: CallRecord | None = None  # built on first use (most calls never need it)
+    agent: str | None = None
     stream: bool = False
     include_usage: bool = False
     rule: CallRule = FREE
@@ -42,11 +46,33 @@ class ChatRequest:
     max_tokens: int | None = None
     unsupported: str | None = None  # why the small model must not answer it
 
+    @property
+    def record(self) -> CallRecord:
+        """The request's messages and tools as a CallRecord (its response empty); raises
+        BadRequest when a message is not one OpenAI's protocol allows."""
+        if self._record is None:
+            try:
+                self._record = CallRecord.build(
+                    where="request",
+                    id="live",  # never stored: no content hash needed
+                    conversation_id="live",
+                    source="router",
+                    agent=self.agent or "unknown",
+                    timestamp=datetime.now(UTC),
+                    model=str(self.body.get("model") or "unknown"),
+                    messages=self.body["messages"],
+                    tools=self.body.get("tools") or [],
+                    response=EMPTY_RESPONSE,
+                )
+            except InvalidRecord as exc:
+                raise BadRequest("; ".join(exc.problems)) from None
+        return self._record
+
     @classmethod
     def from_record(cls, record: CallRecord) -> ChatRequest:
         """A logged call's request (replay): its messages and tools, nothing else asked."""
         body = {"model": record.model, "messages": [], "tools": record.tools}
-        return cls(body=body, record=record, grammar_tools=record.tools or None)
+        return cls(body=body, _record=record, grammar_tools=record.tools or None)
 
 
 def _tool_choice(body: dict[str, Any], tools: list[dict[str, Any]]) -> tuple[Any, Any, Any]:
@@ -81,19 +107,9 @@ def parse_request(raw: bytes, agent: str | None = None) -> ChatRequest:
         raise BadRequest("'messages' must be a non-empty list")
     if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
         raise BadRequest("'tools' must be a list of objects")
-    try:
-        record = CallRecord.build(
-            where="request",
-            source="router",
-            agent=agent or "unknown",
-            timestamp=datetime.now(UTC),
-            model=str(body.get("model") or "unknown"),
-            messages=messages,
-            tools=tools,
-            response=EMPTY_RESPONSE,
-        )
-    except InvalidRecord as exc:
-        raise BadRequest("; ".join(exc.problems)) from None
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ROLES:
+            raise BadRequest(f"'messages.{i}' must be an object with a role of {sorted(ROLES)}")
     rule, grammar_tools, unsupported = _tool_choice(body, tools)
     if (body.get("n") or 1) != 1:
         unsupported = "n > 1"
@@ -105,7 +121,7 @@ def parse_request(raw: bytes, agent: str | None = None) -> ChatRequest:
     options = body.get("stream_options") or {}
     return ChatRequest(
         body=body,
-        record=record,
+        agent=agent,
         stream=bool(body.get("stream")),
         include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
         rule=rule,

@@ -179,11 +179,16 @@ class Router:
             return Decision(False, f"router_error: {type(exc).__name__}"[:64])
 
     def _decide(self, request: ChatRequest, assign_all: bool) -> Decision:
-        record = request.record
         if request.unsupported:
             return Decision(False, "unsupported_request")
         champions = self.champions  # this request's view, whatever a swap does meanwhile
         disabled = self.disabled_champions
+        if not champions and not disabled and not assign_all:
+            return Decision(False, "no_champion")
+        try:
+            record = request.record
+        except BadRequest:  # messages the protocol allows but a CallRecord does not
+            return Decision(False, "unsupported_request")
         matching = [c for c in champions.values() if c.matches(record, self.secret)]
         blocked = [c for c in disabled.values() if c.matches(record, self.secret)]
         cid = None
