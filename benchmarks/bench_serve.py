@@ -139,10 +139,15 @@ def champion_answers(records: list[Any], tokens: int) -> dict[str, Any]:
         rss0 = _rss_mib()
         backend = LocalBackend(max_batch=4, batch_wait_ms=20)
         backend.load(champions[0])
-        out["rss_mib_1_adapter"] = _rss_mib() - rss0
+        out["rss_mib_1_adapter"] = _rss_mib() - rss0  # low: the allocator reuses freed pages
+        worker = backend.workers[DEFAULT_BASE_MODEL]
+        weights = sum(p.numel() * p.element_size() for p in worker.model.parameters())
+        out["weights_mib_base_and_1_adapter"] = round(weights / 2**20, 1)
         for c in champions[1:]:
             backend.load(c)
         out["rss_mib_4_adapters"] = _rss_mib() - rss0
+        weights = sum(p.numel() * p.element_size() for p in worker.model.parameters())
+        out["weights_mib_base_and_4_adapters"] = round(weights / 2**20, 1)
         out["rss_mib_per_extra_adapter"] = round(
             (out["rss_mib_4_adapters"] - out["rss_mib_1_adapter"]) / 3, 1
         )

@@ -50,14 +50,18 @@ class Champion:
         """The adapter's name on its base model (unique per version)."""
         return f"{self.model}__v{self.version}".replace(".", "_")
 
+    def matches_context(self, system_prompt: str, tools: list[dict[str, Any]], secret: str) -> bool:
+        """Whether a live (raw) system prompt and tools are the context this champion learnt:
+        their keyed hash is one the context stands for, or they are its own."""
+        if self.raw_keys and context_key(secret, system_prompt, tools) in self.raw_keys:
+            return True
+        return system_prompt == self.context.system_prompt and tools == self.context.tools
+
     def matches(self, record: CallRecord, secret: str) -> bool:
-        """Whether a live (raw) request carries the context this champion learnt: the keyed
-        hash of its raw system prompt and tools is one the context stands for, or (adapters
-        without raw keys) it renders to the same text."""
-        if self.raw_keys:
-            key = context_key(secret, system_prompt_of(record), record.tools)
-            if key in self.raw_keys:
-                return True
+        """`matches_context` of a request, or (adapters without raw keys) a context that
+        renders to the same text."""
+        if self.matches_context(system_prompt_of(record), record.tools, secret):
+            return True
         return self.context.matches(record)
 
 

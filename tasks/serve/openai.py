@@ -20,6 +20,7 @@ from typing import Any
 
 from slimline.chat_format import ParsedResponse
 from slimline.decoding.grammar import FREE, CallRule
+from slimline.prompt import system_prompt_of
 from slimline.record import CallRecord, InvalidRecord
 
 EMPTY_RESPONSE = {"role": "assistant", "content": ""}
@@ -67,6 +68,21 @@ class ChatRequest:
             except InvalidRecord as exc:
                 raise BadRequest("; ".join(exc.problems)) from None
         return self._record
+
+    def context(self) -> tuple[str, list[dict[str, Any]]]:
+        """(system prompt, tools) read straight from the body, as `prompt.system_prompt_of`
+        reads them from a record: the first system or developer message's text."""
+        if self._record is not None:
+            return system_prompt_of(self._record), self._record.tools
+        for m in self.body.get("messages") or []:
+            if m.get("role") in ("system", "developer"):
+                content = m.get("content")
+                if isinstance(content, list):
+                    content = "\n".join(
+                        str(p.get("text", "")) for p in content if isinstance(p, dict)
+                    )
+                return content or "", self.body.get("tools") or []
+        return "", self.body.get("tools") or []
 
     @classmethod
     def from_record(cls, record: CallRecord) -> ChatRequest:

@@ -12,7 +12,8 @@ Per request (`Router.decide`, also what `slimline replay` runs):
 3. its cluster, from the request alone (assign.py, the cluster stage's rule for new calls),
    must be that champion's;
 4. the champion answers (local.py) from the prompt evaluation builds (slimline/prompt.py:
-   context left out, history trimmed to `train.max_seq_len`), decoded as evaluation decodes
+   the context left out, even where scrub rewrote it, since its raw key matched; history
+   trimmed to `train.max_seq_len`), decoded as evaluation decodes
    (greedy, tool calls under the grammar of the request's tools, the champion's confidence
    signal), within `serve.slm_timeout_s`;
 5. the answer is served when it may be (slimline/cascade.py `servable`: tool calls that
@@ -44,10 +45,10 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from slimline.cascade import servable
-from slimline.chat_format import ParsedResponse, parse_response
+from slimline.chat_format import ParsedResponse, parse_response, to_plain_messages
 from slimline.config import Settings
 from slimline.decoding import Answer
-from slimline.prompt import prompt_messages
+from slimline.prompt import DEFAULT_RESERVE, fit_prompt
 from slimline.tasks.serve.champions import Champion, read_champions
 from slimline.tasks.serve.decisions import SERVED, DecisionLog
 from slimline.tasks.serve.local import Job
@@ -178,6 +179,19 @@ class Router:
             log.exception("routing failed; the call goes upstream")
             return Decision(False, f"router_error: {type(exc).__name__}"[:64])
 
+    def quick(self, request: ChatRequest) -> Decision | None:
+        """The decisions that need neither the cluster model nor a small model, cheap enough
+        for the event loop (most calls, when few clusters have a champion); None: decide."""
+        if request.unsupported:
+            return Decision(False, "unsupported_request")
+        candidates = [*self.champions.values(), *self.disabled_champions.values()]
+        if not candidates:
+            return Decision(False, "no_champion")
+        system, tools = request.context()
+        if not any(c.matches_context(system, tools, self.secret) for c in candidates):
+            return Decision(False, "context_mismatch")
+        return None
+
     def _decide(self, request: ChatRequest, assign_all: bool) -> Decision:
         if request.unsupported:
             return Decision(False, "unsupported_request")
@@ -209,10 +223,10 @@ class Router:
             return Decision(False, "context_mismatch", cid, champion)
         decision = Decision(False, "", cid, champion)
         tokenizer = self.backend.tokenizer(champion)
-        try:
-            prompt = prompt_messages(
-                record, champion.context, tokenizer, self.settings.train.max_seq_len
-            )
+        try:  # the context matched (by its raw key): left out, as the adapter learnt it
+            plain = to_plain_messages(record.messages, record.tools, system_override="")
+            prompt = fit_prompt(plain, record, tokenizer, self.settings.train.max_seq_len,
+                                DEFAULT_RESERVE)  # fmt: skip
         except ValueError:
             decision.reason = "prompt_too_long"
             return decision
@@ -290,8 +304,14 @@ class Router:
         except BadRequest as exc:  # recorded nowhere
             await _send(send, 400, json.dumps(error_body(str(exc))).encode(), {})
             return
-        loop = asyncio.get_running_loop()
-        decision = await loop.run_in_executor(self.pool, self.decide, request)
+        try:
+            decision = self.quick(request)
+        except Exception:  # a bug must not cost the caller an answer
+            log.exception("routing failed; the call goes upstream")
+            decision = Decision(False, "router_error")
+        if decision is None:  # a champion may answer: off the event loop
+            loop = asyncio.get_running_loop()
+            decision = await loop.run_in_executor(self.pool, self.decide, request)
         if decision.served:
             status = await self._answer(send, request, decision)
         else:

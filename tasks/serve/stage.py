@@ -2,8 +2,9 @@
 
 - `run_deploy`: export a registered version (default: the champion) as a serving bundle
   under $SLIMLINE_HOME/adapters/<slug>/v<version>/ (bundle.py) and smoke-test it;
-- `build_router`: the router `slimline serve` runs (router.py), with the local backend, the
-  saved cluster model and the work store's decision log;
+- `build_router`: the router `slimline serve` runs (router.py), with its backend (local.py,
+  or remote.py for `serve.backend: openai`), the saved cluster model and the work store's
+  decision log;
 - `run_replay`: logged calls through that router's decision path, offline (replay.py);
 - `reload_router`: tell a running router to serve the registry's champions now.
 """
@@ -44,7 +45,14 @@ def build_router(
 
     work = work or open_work(settings)
     cfg = settings.serve
-    backend = LocalBackend(cfg.max_batch, cfg.batch_wait_ms)
+    if cfg.backend == "openai":
+        from slimline.tasks.serve.remote import OpenAIBackend
+
+        if not cfg.backend_url:
+            raise ValueError("serve.backend is openai: set serve.backend_url")
+        backend: Any = OpenAIBackend(cfg.backend_url, cfg.backend_api_key_env, cfg.backend_grammar)
+    else:
+        backend = LocalBackend(cfg.max_batch, cfg.batch_wait_ms)
     assigner = ClusterAssigner.from_store(settings, work)
     decisions = DecisionLog(work) if record_decisions else None
     return Router(settings, backend, assigner, secret, decisions)
