@@ -33,6 +33,7 @@ shown at `GET /slimline/router`; its cluster goes upstream.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import threading
@@ -270,6 +271,10 @@ class Router:
         if self.decisions is not None:
             self.decisions.start()
         await asyncio.get_running_loop().run_in_executor(self.pool, self.refresh)
+        # torch, transformers and MLflow leave millions of long-lived objects: out of the
+        # garbage collector's sight, its full passes no longer stall the event loop
+        gc.collect()
+        gc.freeze()
 
     async def stop(self) -> None:
         if self.decisions is not None:
