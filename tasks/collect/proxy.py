@@ -311,8 +311,21 @@ def create_app(upstream: str, store_url: str, config: CollectConfig, router: Any
                 recorder.submit(call(assembler))
         return status if finished else 0
 
+    async def forward(body: bytes, scope: Scope) -> tuple[int, bytes]:
+        """Send a chat call upstream with the caller's headers and read the whole answer,
+        recording nothing (the router's shadow checks); raises the client's errors."""
+        client: aiohttp.ClientSession = app.state.client
+        async with client.post(
+            upstream_url("chat/completions", scope),
+            data=body,
+            headers=_request_headers(scope["headers"]),
+            proxy=proxy,
+        ) as answer:
+            return answer.status, await answer.read()
+
     app.chat_completions = chat_completions
     app.state.relay = relay
+    app.state.forward = forward
     if router is not None:
         router.install(app)
 

@@ -39,6 +39,7 @@ class Champion:
     threshold: float
     signal: str = DEFAULT_SIGNAL
     raw_keys: frozenset[str] = field(default_factory=frozenset)
+    run_id: str | None = None  # its train run: where live (shadow) figures are logged
 
     @property
     def name(self) -> str:
@@ -88,6 +89,7 @@ def champion_from_version(settings: Settings, mv: Any) -> Champion:
         threshold=float(tags[THRESHOLD_TAG]),
         signal=tags.get(SIGNAL_TAG) or DEFAULT_SIGNAL,
         raw_keys=frozenset(context.raw_keys),
+        run_id=mv.run_id,
     )
 
 

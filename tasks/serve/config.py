@@ -51,6 +51,21 @@ class ServeConfig(BaseModel):
     batch_wait_ms: float = Field(
         default=5.0, ge=0, description="how long the first request of a batch waits for others"
     )
+    shadow_fraction: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="share of the calls a champion answers that are also sent to the LLM in "
+        "the background, to measure live agreement (0: none)",
+    )
+    shadow_min_calls: int = Field(
+        default=20, ge=1, description="shadowed tool-call answers before agreement can stop one"
+    )
+    shadow_target: float | None = Field(
+        default=None,
+        description="live agreement below which a champion stops serving its cluster "
+        "(None: promote.target_agreement)",
+    )
     workers: int = Field(
         default=32, ge=1, description="threads that route requests (assign, match, wait)"
     )

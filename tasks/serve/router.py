@@ -27,7 +27,8 @@ The champions come from the registry at start (`refresh`); `POST /slimline/champ
 registry's champions now: the new adapter is loaded beside the old one, the table swapped in
 one assignment, and the old adapter unloaded once no queued request asks for it, so no
 request is dropped. A champion that fails to load is disabled, with its reason logged and
-shown at `GET /slimline/router`; its cluster goes upstream.
+shown at `GET /slimline/router`; its cluster goes upstream. So is one whose live agreement
+with the LLM, measured by shadow checks (shadow.py), falls below the target.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import asyncio
 import gc
 import json
 import logging
+import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +63,7 @@ from slimline.tasks.serve.openai import (
     parse_request,
     stream_events,
 )
+from slimline.tasks.serve.shadow import Tally, emit_disabled, upstream_calls
 
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
@@ -130,6 +133,9 @@ class Router:
         self.disabled_champions: dict[int, Champion] = {}
         self.broken: dict[str, str] = {}  # model -> why its registered champion cannot serve
         self.pool = ThreadPoolExecutor(settings.serve.workers, thread_name_prefix="slimline-route")
+        self.shadows: dict[str, Tally] = {}  # champion name -> live agreement
+        self.app: Any = None
+        self._background: set[asyncio.Future] = set()
         self._refresh_lock = threading.Lock()
         cfg = settings.serve
         self.max_new_tokens = cfg.max_new_tokens or settings.evaluate.max_new_tokens
@@ -168,6 +174,10 @@ class Router:
             "champions": {str(c): ch.name for c, ch in sorted(self.champions.items())},
             "disabled": {str(c): why for c, why in sorted(self.disabled.items())},
             "broken": dict(sorted(self.broken.items())),
+            "shadow": {
+                name: {"calls": t.calls, "agreement": t.agreement}
+                for name, t in sorted(self.shadows.items())
+            },
         }
 
     # --- the decision ----------------------------------------------------------------------
@@ -268,6 +278,7 @@ class Router:
 
     # --- the ASGI side (the proxy calls these) ----------------------------------------------
     async def start(self, app: Any) -> None:
+        self.app = app
         if self.decisions is not None:
             self.decisions.start()
         await asyncio.get_running_loop().run_in_executor(self.pool, self.refresh)
@@ -319,11 +330,64 @@ class Router:
             decision = await loop.run_in_executor(self.pool, self.decide, request)
         if decision.served:
             status = await self._answer(send, request, decision)
+            fraction = self.settings.serve.shadow_fraction
+            if fraction and random.random() < fraction and self.app is not None:
+                task = asyncio.ensure_future(self._shadow(scope, request, decision))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
         else:
             status = await relay(scope, receive, send, body, {SERVED_BY: UPSTREAM})
         if self.decisions is not None:
             latency = (time.perf_counter() - started) * 1000
             self.decisions.add(decision.row(status, latency, request.stream))
+
+    async def _shadow(self, scope: Scope, request: ChatRequest, decision: Decision) -> None:
+        """Ask the LLM too, compare, and stop the champion when live agreement falls short."""
+        champion, parsed = decision.champion, decision.parsed
+        assert champion is not None and parsed is not None
+        body = {k: v for k, v in request.body.items() if k not in ("stream", "stream_options")}
+        try:
+            status, content = await self.app.state.forward(json.dumps(body).encode(), scope)
+        except Exception as exc:
+            log.info("shadow call of %s failed: %s", champion.name, exc)
+            return
+        llm = upstream_calls(content) if status == 200 else None
+        if llm is None or (not llm and not parsed.tool_calls):
+            return  # not a chat completion, or text on both sides: not counted
+        tally = self.shadows.setdefault(champion.name, Tally())
+        tally.calls += 1
+        tally.agreed += parsed.tool_calls == llm
+        loop = asyncio.get_running_loop()
+        loop.run_in_executor(self.pool, self._log_shadow, champion, tally.calls, tally.agreement)
+        cfg = self.settings.serve
+        target = cfg.shadow_target or self.settings.promote.target_agreement
+        if tally.calls >= cfg.shadow_min_calls and (tally.agreement or 0.0) < target:
+            self._disable(champion, f"shadow agreement {tally.agreement:.2f} on {tally.calls} "
+                                    f"calls, below {target:.2f}")  # fmt: skip
+
+    def _log_shadow(self, champion: Champion, calls: int, agreement: float | None) -> None:
+        if not champion.run_id or agreement is None:
+            return
+        try:
+            from slimline.tracking import client
+
+            tracking = client(self.settings)
+            tracking.log_metric(champion.run_id, "shadow.calls", calls, step=calls)
+            tracking.log_metric(champion.run_id, "shadow.agreement", agreement, step=calls)
+        except Exception as exc:  # MLflow away: the figures stay in memory
+            log.warning("shadow figures of %s not logged: %s", champion.name, exc)
+
+    def _disable(self, champion: Champion, reason: str) -> None:
+        """Stop a serving champion (until the next reload); its cluster goes upstream."""
+        with self._refresh_lock:
+            cid = champion.cluster_id
+            if self.champions.get(cid) is not champion:
+                return
+            self.disabled = {**self.disabled, cid: f"{champion.name}: {reason}"}
+            self.disabled_champions = {**self.disabled_champions, cid: champion}
+            self.champions = {k: v for k, v in self.champions.items() if k != cid}
+        log.error("cluster %s is served upstream: %s", cid, self.disabled[cid])
+        self.pool.submit(emit_disabled, champion, reason)
 
     async def _answer(self, send: Send, request: ChatRequest, decision: Decision) -> int:
         assert decision.parsed is not None and decision.answer is not None
