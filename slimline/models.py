@@ -18,6 +18,7 @@ import importlib.util
 import logging
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,11 +99,22 @@ def load_tokenizer(source: str, gguf_file: str | None = None) -> Any:
     return tok
 
 
+def quiet_progress_bars() -> None:
+    """Off with transformers' own bars (GGUF conversion, loading weights, writing shards)
+    when stderr is not a terminal: in a log file (a Ray worker's, CI's, `make demo | tee`)
+    each redraw is a new line, dozens per load."""
+    from transformers.utils import logging as hf_logging
+
+    if not sys.stderr.isatty():
+        hf_logging.disable_progress_bar()
+
+
 def load_model(source: str, gguf_file: str | None = None, dtype: Any = None) -> tuple[Any, Any]:
     """(model, tokenizer) for `source`; GGUF sources are converted once and cached."""
     import torch
     from transformers import AutoModelForCausalLM
 
+    quiet_progress_bars()
     dtype = dtype or torch.float32
     resolved = resolve_source(source, gguf_file)
     if not resolved.gguf_file:

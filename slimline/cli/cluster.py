@@ -1,5 +1,5 @@
-"""`slimline cluster` (group the scrubbed calls into tasks, ids stable across nights) and
-`slimline clusters` (the clusters with their labels and stats)."""
+"""`slimline cluster` (group the scrubbed calls into clusters, ids stable across nights) and
+`slimline clusters` (the clusters with their labels, stats and the tasks inside each)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,13 @@ def _pct(value: Any) -> str:
     return f"{float(value or 0):6.1%}"
 
 
+def _tasks(tasks: Any) -> list[str]:
+    """A cluster's tasks, one line each (or the one-line summary a result table holds)."""
+    if isinstance(tasks, str):
+        return [tasks] if tasks else []
+    return [f"{t['calls']:>6}  {_pct(t['share'])}  {t['label']}" for t in tasks or []]
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
     lines = [f"{'id':>3}  {'calls':>6}  {'calls%':>6}  {'cost%':>6}  {'tools%':>6}  slug / label"]
     for r in rows:
@@ -22,6 +29,10 @@ def _table(rows: list[dict[str, Any]]) -> str:
             f"{_pct(r['share_cost'])}  {_pct(r['share_tool_calls'])}  {r['slug']}\n"
             f"{'':>36}{r['label']}"
         )
+        tasks = _tasks(r.get("tasks"))
+        if tasks:
+            lines.append(f"{'':>36}tasks (calls, share of the cluster):")
+            lines += [f"{'':>38}{t}" for t in tasks]
     return "\n".join(lines)
 
 
@@ -58,7 +69,8 @@ def clusters(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="print a JSON object"),
 ) -> None:
-    """List the clusters: id, slug (the registered model's name), label and stats."""
+    """List the clusters: id, slug (the registered model's name), label, stats and the tasks
+    inside each (what the teacher did: the tool it called, or a text answer)."""
     from collections import Counter
 
     from slimline.store.schema import UNCLUSTERED
@@ -78,6 +90,7 @@ def clusters(
             "share_calls": r["stats"].get("share_calls", 0.0),
             "share_cost": r["stats"].get("share_cost", 0.0),
             "share_tool_calls": r["stats"].get("share_tool_calls", 0.0),
+            "tasks": r["stats"].get("tasks", []),
             "stats": r["stats"],
         }
         for r in rows

@@ -76,7 +76,7 @@ def ui(
     from slimline.tracking import mlflow_experiment
 
     settings = state(ctx).settings()
-    mlflow_experiment(settings)  # the store exists and has slimline's experiment
+    experiment_id = mlflow_experiment(settings)  # the store exists and has the experiment
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     env.pop("PREFECT_API_URL", None)
     bin_dir = os.path.dirname(sys.executable)
@@ -113,12 +113,16 @@ def ui(
             start_new_session=True,
         ),
     ]
+    # MLflow 3.17 chooses between its GenAI pages and its model-training pages by a view
+    # kept in the browser (default GenAI), not by the experiment's kind tag: the link asks for
+    # the training view, so the experiment opens on its runs with each night's runs nested.
+    runs_page = f"#/experiments/{experiment_id}?workflowType=machine_learning"
     urls = {
-        "MLflow": f"http://127.0.0.1:{mlflow_port}",
+        "MLflow": f"http://127.0.0.1:{mlflow_port}/{runs_page}",
         "Prefect": f"http://127.0.0.1:{prefect_port}",
     }
     health = {
-        "MLflow": f"{urls['MLflow']}/health",
+        "MLflow": f"http://127.0.0.1:{mlflow_port}/health",
         "Prefect": f"{urls['Prefect']}/api/health",
     }
 

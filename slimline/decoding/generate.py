@@ -19,7 +19,7 @@ A PeftModel's named adapter is made active for the call and the previous one res
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,11 +85,13 @@ def generate(
     adapter: str | None = None,
     signal: str = DEFAULT_SIGNAL,
     rules: Sequence[Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Generation:
     """Greedy completions of `prompts`, `batch_size` at a time. `tools[i]` (OpenAI format) is
     the tool set prompt i's request offers: its tool calls are constrained to it; None or []
     leaves that answer free. `rules[i]` (a grammar.CallRule; default: text or any calls) is
-    what the request's `tool_choice` allows. `adapter` names the PeftModel adapter to use."""
+    what the request's `tool_choice` allows. `adapter` names the PeftModel adapter to use.
+    `progress(done, total)` is called after each batch."""
     import torch
     from transformers import LogitsProcessorList
 
@@ -152,6 +154,8 @@ def generate(
                 end = next((k for k, t in enumerate(ids) if t in stops), len(ids))
                 end_prob = ended[row][end] if end < len(ids) else None
                 answers[i] = make_answer(tokenizer, ids[:end], chosen[row][:end], end_prob, signal)
+            if progress is not None:
+                progress(min(start + step, len(order)), len(order))
     seconds = time.perf_counter() - started
     done = [a for a in answers if a is not None]
     texts, counts = [a.text for a in done], [len(a.token_ids) for a in done]

@@ -80,6 +80,13 @@ class ClusterConfig(BaseModel):
 
     keywords: int = Field(default=8, ge=1, description="c-TF-IDF keywords kept per cluster")
     top_tools: int = Field(default=3, ge=1, description="dominant tools kept per cluster")
+    task_min_share: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="tasks with a smaller share of their cluster's calls are listed together "
+        "as 'other'",
+    )
     assign_quantile: float = Field(
         default=0.02,
         ge=0,

@@ -1,7 +1,11 @@
 """What a person reads about a cluster: its label, slug, dominant tools and stats.
 
 - label: the agent, the c-TF-IDF keywords and the dominant tools, e.g.
-  "tau2-retail · order details (get_order_details, get_user_details)";
+  "tau2-retail · order details (get_order_details, get_user_details)". Keywords come from
+  the users' turns, which scrub may have rewritten (a surrogate name), so only keywords made
+  of words the user wrote in the agent itself are kept: its tool names and schemas, and its
+  system prompt when that is constant context (`context_words`); with none left, the words
+  of the tool the cluster calls most;
 - slug: the cluster's registered-model name in MLflow: lowercase [a-z0-9-], at most 60
   characters, unique, given once and never changed;
 - stats (the `clusters.stats` JSON the report and train stages read): calls, share_calls,
@@ -12,6 +16,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 from collections import Counter
@@ -55,6 +60,25 @@ def label(agent: str, keywords: Sequence[str], tools: Sequence[str], text_share:
     if text_share >= 0.5 or not shown:
         shown.append("text replies")
     return f"{agent} · {topic_phrase(keywords)} ({', '.join(shown)})"
+
+
+_WORD = re.compile(r"[a-z][a-z]+")
+
+
+def context_words(system_prompt: str | None, tools: Sequence[dict[str, Any]]) -> set[str]:
+    """The lowercase words of an agent's own text: tool names (split at "_"), their schemas,
+    and the system prompt (pass None unless it is the agent's constant context)."""
+    text = json.dumps(list(tools), ensure_ascii=False) + " " + (system_prompt or "")
+    return set(_WORD.findall(text.lower()))
+
+
+def agent_keywords(keywords: Sequence[str], words: set[str], tools: Sequence[str]) -> list[str]:
+    """The keywords all of whose words the agent's own text has; with none, the words of
+    the first of `tools` (the tool the cluster calls most)."""
+    kept = [kw for kw in keywords if all(w in words for w in kw.lower().split())]
+    if kept or not tools:
+        return kept
+    return [" ".join(_WORD.findall(tools[0].lower()))] if _WORD.search(tools[0].lower()) else []
 
 
 def slugify(text: str) -> str:

@@ -100,7 +100,7 @@ def _vectorizer(n_docs: int) -> Any:
         stop_words=sorted(ENGLISH_STOP_WORDS | EXTRA_STOP_WORDS),
         token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b",  # words, not numbers or ids
         ngram_range=(1, 2),
-        min_df=2 if n_docs >= 50 else 1,
+        min_df=1,  # fitted on one joined document per topic: a topic of its own is no noise
     )
 
 

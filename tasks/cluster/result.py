@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from slimline.tasks.cluster.actions import tasks_text
+
 
 class ClusterInfo(BaseModel):
     cluster_id: int
@@ -49,6 +51,7 @@ class ClusterResult(BaseModel):
                 "share_tool_calls": c.stats.get("share_tool_calls", 0.0),
                 "median_prompt_tokens": c.stats.get("median_prompt_tokens"),
                 "median_response_tokens": c.stats.get("median_response_tokens"),
+                "tasks": tasks_text(c.stats.get("tasks") or []),
                 "new": c.new,
             }
             for c in self.clusters

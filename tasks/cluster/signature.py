@@ -7,8 +7,8 @@ The signature has three parts, embedded separately so each distinct text is embe
 
 The system prompt and the tool set repeat in every call of an agent, so they cost one
 embedding per agent; the turn is the only part that costs one per call. `CallFacts` keeps
-the little the stage needs of a call (for stats and labels) so that the records themselves
-need not stay in memory.
+the little the stage needs of a call (for stats, labels, the agent's identity and the call's
+task) so that the records themselves need not stay in memory.
 """
 
 from __future__ import annotations
@@ -46,6 +46,14 @@ class CallFacts:
     cost_usd: float | None
     called_tools: list[str] = field(default_factory=list)  # tools the response called
     document: str = ""  # the text c-TF-IDF reads: the latest turn
+    turn: str = "start"  # what the request asks of the model: user, tool:<name> or start
+    conversation: str = ""
+    context_ref: str = ""  # the first message's content hash (the system prompt's, if any)
+    tool_set: str = ""  # the sorted tool names offered, comma-joined
+    identity: str = ""  # the agent identity (identity.py), set once every call is read
+    constant_prompt: bool = False  # its first message is the agent's constant context
+    asked: str = ""  # a text answer's user message (its topic is matched against the prompt)
+    topic: str = ""  # that topic: a heading of the agent's system prompt (actions.py)
 
     @property
     def is_tool_call(self) -> bool:
@@ -76,6 +84,28 @@ def _tool_name_of(result: Message, messages: list[Message]) -> str | None:
             if result.tool_call_id and call.id == result.tool_call_id:
                 return call.function.name
     return None
+
+
+def turn_kind(messages: list[Message]) -> str:
+    """What the latest turn is: "user", "tool:<name>" (a tool's result) or "start"."""
+    for i in range(len(messages) - 1, -1, -1):
+        message = messages[i]
+        if message.role == "user":
+            return "user"
+        if message.role in ("tool", "function"):
+            return "tool:" + (_tool_name_of(message, messages[:i]) or "?")
+    return "start"
+
+
+ASKED_CHARS = 400
+
+
+def asked_text(record: CallRecord) -> str:
+    """The user's latest message when the teacher answered it in text (else ''): what a text
+    answer's topic is found from."""
+    if record.response.tool_calls or not record.messages or record.messages[-1].role != "user":
+        return ""
+    return _squash(record.messages[-1].text(), ASKED_CHARS)
 
 
 def latest_turn(record: CallRecord, limit: int) -> str:
@@ -114,7 +144,15 @@ def document(sig: Signature) -> str:
     return sig.turn.removeprefix("user: ")
 
 
-def facts(record: CallRecord, sig: Signature) -> CallFacts:
+def facts(
+    record: CallRecord,
+    sig: Signature,
+    *,
+    conversation: str = "",
+    context_ref: str = "",
+    tool_set: str | None = None,
+) -> CallFacts:
+    """The facts of `record` (whose messages may be only its first and latest few)."""
     called = [c.function.name for c in record.response.tool_calls or []]
     return CallFacts(
         call_id=record.id,
@@ -125,4 +163,9 @@ def facts(record: CallRecord, sig: Signature) -> CallFacts:
         cost_usd=record.cost_usd,
         called_tools=called,
         document=document(sig) if sig.turn else "",
+        turn=turn_kind(record.messages),
+        asked=asked_text(record),
+        conversation=conversation,
+        context_ref=context_ref,
+        tool_set=",".join(tool_names(record)) if tool_set is None else tool_set,
     )

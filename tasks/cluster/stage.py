@@ -1,18 +1,23 @@
 """`run_cluster`: the cluster stage over the work store, with cluster ids stable across nights.
 
-A night reads the scrubbed calls (nothing else), and:
+A night reads the scrubbed calls (nothing else), gives each its agent identity
+(identity.py: agent name, tool names, constant system prompt), and:
 1. keeps every call already in a cluster where it is (ids never move or get renumbered);
-2. assigns the new and the still-unclustered calls to the nearest known cluster with the
-   saved model (BERTopic loaded from safetensors), when they are as close to its centre as
-   the cluster's own calls were (`assign_quantile`);
-3. fits a fresh model on what is left, when there is enough of it: groups as close as
-   `same_task_similarity` to a known cluster join it, the others become clusters with NEW
-   ids; the saved model and the new one are merged (`BERTopic.merge_models`) into the next
-   model version, saved under $SLIMLINE_HOME/models/cluster/v<n>; the calls still left
-   then meet step 2's rule under that version, so a night is a fixed point: the next one,
-   with nothing new, moves no call (and retrains nothing);
-4. refreshes every cluster's stats, writes clusters and assignments, and (by default) logs
-   the run to MLflow (tasks/cluster/tracking.py).
+2. assigns the new and the still-unclustered calls to the nearest known cluster OF THEIR
+   OWN IDENTITY with the saved model (BERTopic loaded from safetensors), when they are as
+   close to its centre as the cluster's own calls were (`assign_quantile`);
+3. fits a fresh model per identity on what is left of it, when there is enough: groups as
+   close as `same_task_similarity` to a known cluster of that identity join it, the others
+   become clusters with NEW ids; the saved model and the new ones are merged
+   (`BERTopic.merge_models`, every new topic appended) into the next model version, saved
+   under $SLIMLINE_HOME/models/cluster/v<n>; the calls still left then meet step 2's rule
+   under that version, so a night is a fixed point: the next one, with nothing new, moves
+   no call (and retrains nothing);
+4. refreshes every cluster's stats (with its identity and its tasks, actions.py), writes
+   clusters and assignments, and (by default) logs the run to MLflow (tracking.py).
+
+A cluster's identity is that of most of its calls, recomputed each night from them, so it
+needs no state of its own.
 
 The mapping from a model version's topics to stable cluster ids, and each cluster's
 similarity floor, live in the work store's `work_state` under "cluster.model".
@@ -31,7 +36,9 @@ from slimline.config import Settings
 from slimline.store.schema import UNCLUSTERED
 from slimline.tasks.cluster import describe
 from slimline.tasks.cluster import model as topic_model
+from slimline.tasks.cluster.actions import assign_topics, task_table
 from slimline.tasks.cluster.embed import Embedder, resolve_model
+from slimline.tasks.cluster.identity import assign_identities, cluster_identity
 from slimline.tasks.cluster.model import record
 from slimline.tasks.cluster.read import iter_calls
 from slimline.tasks.cluster.result import ClusterInfo, ClusterResult
@@ -67,7 +74,24 @@ def _read_calls(
         if sig is not None:
             sigs.append(sig)
             pending.append(fact)
+    assign_identities(every, settings.scrub.constant_min_conversations)
+    asked = {f.context_ref for f in every if f.asked and f.constant_prompt}
+    assign_topics(every, _prompts(work, asked))
     return every, sigs, pending
+
+
+def _prompts(work: WorkStore, refs: set[str]) -> dict[str, str]:
+    """{first message's hash: its text} for the system prompts among `refs`."""
+    from slimline.record import Message
+
+    with work.engine.connect() as conn:
+        texts = work.calls.blobs.get_many(conn, refs)
+    out = {}
+    for ref, text in texts.items():
+        message = Message.model_validate_json(text)
+        if message.role in ("system", "developer"):
+            out[ref] = message.text()
+    return out
 
 
 def _floors(
@@ -86,20 +110,67 @@ def _floors(
 def _assign_known(
     model: Any,
     idx: np.ndarray,
-    docs: list[str],
     vectors: np.ndarray,
+    identities: list[str],
     mapping: dict[int, int],
     floors: dict[int, float],
+    ident_of: dict[int, str],
     chosen: np.ndarray,
     score: np.ndarray,
 ) -> None:
     """Give the calls at `idx` the known cluster of their nearest topic under a saved
-    `model`, where they are as close to it as its floor asks; the rest stay as they are."""
-    topics, sims = topic_model.assign(model, [docs[i] for i in idx], vectors[idx])
-    for i, topic, sim in zip(idx, topics, sims, strict=True):
-        cid = mapping.get(int(topic))
+    `model` among the clusters of their own agent identity, where they are as close to it
+    as its floor asks; the rest stay as they are.
+
+    The nearest topic centre by cosine similarity is what BERTopic's `transform` does for a
+    safetensors model; here the topics of other agents' clusters are left out first."""
+    if not len(idx):
+        return
+    rows = np.asarray(model.topic_embeddings_, dtype=np.float32)
+    rows = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+    offset = int(getattr(model, "_outliers", 0))
+    cid_of_row = [mapping.get(r - offset) if r - offset >= 0 else None for r in range(len(rows))]
+    allowed: dict[str, np.ndarray] = {}
+    for i in idx:
+        ident = identities[i]
+        if ident not in allowed:
+            allowed[ident] = np.array(
+                [
+                    (cid is None and r < offset) or (cid is not None and ident_of.get(cid) == ident)
+                    for r, cid in enumerate(cid_of_row)
+                ]
+            )
+        mask = allowed[ident]
+        if not mask.any():
+            continue
+        v = vectors[i] / max(float(np.linalg.norm(vectors[i])), 1e-12)
+        sims = np.where(mask, rows @ v, -np.inf)
+        best = int(np.argmax(sims))
+        cid, sim = cid_of_row[best], float(sims[best])
         if cid is not None and sim >= floors.get(cid, 1.0):
             chosen[i], score[i] = cid, sim
+
+
+def _known_twin(
+    centre: np.ndarray,
+    known_n: np.ndarray,
+    offset: int,
+    mapping: dict[int, int],
+    ident_of: dict[int, str],
+    ident: str,
+    cfg: Any,
+) -> int | None:
+    """The known cluster of agent identity `ident` whose topic centre is at least
+    `same_task_similarity` alike to `centre` (the most alike), or None."""
+    if not len(known_n):
+        return None
+    sims = known_n @ (centre / max(float(np.linalg.norm(centre)), 1e-12))
+    best, best_sim = None, cfg.same_task_similarity
+    for row, sim in enumerate(sims):
+        cid = mapping.get(row - offset) if row >= offset else None
+        if cid is not None and ident_of.get(cid) == ident and sim >= best_sim:
+            best, best_sim = cid, float(sim)
+    return best
 
 
 def _cluster_ids(work: WorkStore) -> list[int]:
@@ -161,62 +232,80 @@ def run_cluster(
     # ids are never reused, even where a crashed run wrote clusters but not its state
     next_id = max([int((state or {}).get("next_id", 0))] + [r + 1 for r in _cluster_ids(work)])
     version = (state or {}).get("version")
+    identities = [f.identity for f in pending]
+    members_of: dict[int, list[CallFacts]] = defaultdict(list)
+    for fact in every:
+        members_of[previous.get(fact.call_id, UNCLUSTERED)].append(fact)
+    ident_of: dict[int, str] = {}  # known cluster -> the agent identity of most of its calls
+    for cid, group in members_of.items():
+        ident = cluster_identity(group)
+        if cid != UNCLUSTERED and ident is not None:
+            ident_of[cid] = ident
     saved = None
     if state and len(pending):
         t, c = time.perf_counter(), time.process_time()
         saved = topic_model.load(settings.path(*state["path"]), embedder.encoder)
-        _assign_known(saved, np.arange(len(pending)), docs, vectors, mapping, floors, chosen, score)
+        every_i = np.arange(len(pending))
+        _assign_known(saved, every_i, vectors, identities, mapping, floors, ident_of, chosen, score)
         record(timings, "assign", t, c)
 
-    new_ids: dict[int, int] = {}  # new model's topic -> new stable id
-    fresh_model = None
+    new_ids: dict[int, tuple[Any, int]] = {}  # new stable id -> (its fit, the fit's topic)
+    fits: list[tuple[str, np.ndarray, Any, np.ndarray]] = []  # identity, calls, model, topics
     left = np.flatnonzero(chosen == UNCLUSTERED)
     size = topic_model.min_cluster_size(cfg, len(every))
     min_new = cfg.min_new_calls or 2 * size
-    arrived = any(f.call_id not in previous for f in pending)  # else: last night's leftovers
-    if topic_model.can_fit(cfg, len(left), size) and (
-        not state or (arrived and len(left) >= min_new)
-    ):
-        fresh_model, fresh_topics = topic_model.fit(
-            cfg, [docs[i] for i in left], vectors[left], timings, size if state else None
-        )
-        t, c = time.perf_counter(), time.process_time()
-        centres = topic_model.topic_embeddings(fresh_model)
-        target: dict[int, int | None] = {}  # fresh topic -> known id, new id, or None (outlier)
-        if saved is None:
-            target = {topic: None for topic in centres}
-            merged = fresh_model
-        else:
-            merged = type(saved).merge_models(
-                [saved, fresh_model], min_similarity=cfg.same_task_similarity
+    by_identity: dict[str, list[int]] = defaultdict(list)
+    for i in left:
+        by_identity[identities[i]].append(int(i))
+    for ident, members in sorted(by_identity.items()):
+        idx = np.asarray(members, dtype=int)
+        # last night's leftovers alone are not refitted: only calls that arrived since
+        arrived = any(pending[i].call_id not in previous for i in idx)
+        if topic_model.can_fit(cfg, len(idx), size) and (
+            not state or (arrived and len(idx) >= min_new)
+        ):
+            model, topics = topic_model.fit(
+                cfg, [docs[i] for i in idx], vectors[idx], timings, size if state else None
             )
-            appended = _merged_topic_ids(merged, fresh_model, len(saved.topic_embeddings_))
-            base = np.asarray(saved.topic_embeddings_, dtype=np.float32)
-            base_n = base / np.maximum(np.linalg.norm(base, axis=1, keepdims=True), 1e-12)
-            for topic, centre in centres.items():
-                if topic in appended:
-                    target[topic] = None
+            fits.append((ident, idx, model, topics))
+    if fits:
+        t, c = time.perf_counter(), time.process_time()
+        base = saved if saved is not None else fits[0][2]
+        others = [m for _, _, m, _ in (fits if saved is not None else fits[1:])]
+        # every topic of every fit is appended (no similarity reaches 1.01): whether a new
+        # topic is a known cluster is decided below, within its agent's clusters only
+        merged = type(base).merge_models([base, *others], min_similarity=1.01) if others else base
+        base_rows = len(base.topic_embeddings_)
+        known_rows = np.asarray(saved.topic_embeddings_ if saved else np.zeros((0, 1)), "float32")
+        known_n = known_rows / np.maximum(np.linalg.norm(known_rows, axis=1, keepdims=True), 1e-12)
+        known_off = int(getattr(saved, "_outliers", 0)) if saved is not None else 0
+        for n, (ident, idx, model, topics) in enumerate(fits):
+            centres = topic_model.topic_embeddings(model)
+            if saved is None and n == 0:
+                in_merged = {topic: topic for topic in centres}
+            else:
+                in_merged = _merged_topic_ids(merged, model, base_rows)
+            fresh_floors = _floors(topics, vectors[idx], centres, cfg.assign_quantile)
+            cid_of: dict[int, int] = {}
+            for topic, centre in sorted(centres.items()):
+                if topic not in in_merged:
                     continue
-                nearest = int(np.argmax(base_n @ (centre / np.linalg.norm(centre)))) - int(
-                    getattr(saved, "_outliers", 0)
-                )
-                target[topic] = mapping.get(nearest, UNCLUSTERED)
-        fresh_floors = _floors(fresh_topics, vectors[left], centres, cfg.assign_quantile)
-        for topic, known in sorted(target.items()):
-            if known is None:
-                new_ids[topic] = next_id
-                merged_topic = topic if saved is None else appended[topic]
-                mapping[merged_topic] = next_id
-                floors[next_id] = fresh_floors.get(topic, 1.0)
-                next_id += 1
-        centre_of = {**new_ids}
-        for j, topic in enumerate(fresh_topics):
-            i = left[j]
-            cid = centre_of.get(int(topic), target.get(int(topic)))
-            if cid is not None and int(topic) >= 0 and cid != UNCLUSTERED:
-                chosen[i] = cid
-                centre = centres[int(topic)]
-                score[i] = float(vectors[i] @ centre / max(np.linalg.norm(centre), 1e-12))
+                cid = _known_twin(centre, known_n, known_off, mapping, ident_of, ident, cfg)
+                if cid is None:
+                    cid = next_id
+                    next_id += 1
+                    new_ids[cid] = (model, topic)
+                    floors[cid] = fresh_floors.get(topic, 1.0)
+                    ident_of[cid] = ident
+                mapping[in_merged[topic]] = cid
+                cid_of[topic] = cid
+            for j, topic in enumerate(topics):
+                cid = cid_of.get(int(topic))
+                if cid is not None:
+                    i = idx[j]
+                    centre = centres[int(topic)]
+                    chosen[i] = cid
+                    score[i] = float(vectors[i] @ centre / max(np.linalg.norm(centre), 1e-12))
         if new_ids:
             version = int(version or 0) + 1
             parts = ("models", "cluster", f"v{version}")
@@ -236,13 +325,14 @@ def run_cluster(
             still = np.flatnonzero(chosen == UNCLUSTERED)
             if len(still):
                 model_now = topic_model.load(settings.path(*parts), embedder.encoder)
-                _assign_known(model_now, still, docs, vectors, mapping, floors, chosen, score)
+                _assign_known(
+                    model_now, still, vectors, identities, mapping, floors, ident_of, chosen, score
+                )
         record(timings, "map", t, c)
+    fresh_model = fits[0][2] if fits else None
 
     t, c = time.perf_counter(), time.process_time()
-    result = _store(
-        settings, work, every, pending, chosen, score, previous, fresh_model, new_ids, version
-    )
+    result = _store(settings, work, every, pending, chosen, score, previous, new_ids, version)
     if new_ids:  # last: a crash before this leaves the known model and ids as they were
         work.set_state(STATE_KEY, state)
     record(timings, "store", t, c)
@@ -265,6 +355,19 @@ def run_cluster(
     return result
 
 
+def _agent_words(work: WorkStore, group: list[CallFacts]) -> set[str]:
+    """The words of the agent's own text (describe.context_words) for a cluster's calls."""
+    ident = cluster_identity(group)
+    member = next((f for f in group if f.identity == ident), None)
+    if member is None:
+        return set()
+    record = next(iter(work.iter_scrubbed(ids=[member.call_id])), None)
+    if record is None:
+        return set()
+    system = next((m.text() for m in record.messages if m.role in ("system", "developer")), "")
+    return describe.context_words(system if member.constant_prompt else None, record.tools)
+
+
 def _store(
     settings: Settings,
     work: WorkStore,
@@ -273,8 +376,7 @@ def _store(
     chosen: np.ndarray,
     score: np.ndarray,
     previous: dict[str, int],
-    fresh_model: Any,
-    new_ids: dict[int, int],
+    new_ids: dict[int, tuple[Any, int]],
     version: int | None,
 ) -> ClusterResult:
     """Write assignments and clusters (labels for new ones, stats for all); the result."""
@@ -299,17 +401,21 @@ def _store(
     totals = describe.totals_of(every)
     rows = {r["cluster_id"]: r for r in work.clusters()}
     taken = {r["slug"] for r in rows.values()}
-    new_cids = set(new_ids.values())
+    new_cids = set(new_ids)
     infos = []
     for cid in sorted(set(rows) | new_cids):
         group = members.get(cid, [])
         stats = describe.cluster_stats(group, totals, cfg.top_tools)
+        stats["identity"] = cluster_identity(group)
+        stats["tasks"] = task_table(group, cfg.task_min_share)
         row = rows.get(cid)
         if row is None:
-            topic = next(t for t, c in new_ids.items() if c == cid)
-            keywords = topic_model.keywords(fresh_model, topic, cfg.keywords)
-            agent = describe.dominant_agent(group)
+            model, topic = new_ids[cid]
             tools = stats["top_tools"]
+            found = topic_model.keywords(model, topic, 3 * cfg.keywords)
+            words = _agent_words(work, group)
+            keywords = describe.agent_keywords(found, words, tools)[: cfg.keywords]
+            agent = describe.dominant_agent(group)
             text_share = 1.0 - stats["tool_call_rate"]
             slug = describe.unique_slug(agent, keywords, cid, taken)
             taken.add(slug)

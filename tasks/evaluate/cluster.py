@@ -76,7 +76,7 @@ class Answers:
     grades: list[float | None]  # the LLM judge's, when one is set
     new_tokens: list[int]
     seconds: float
-    signals: list[dict[str, float | None]]  # every confidence signal of each answer (for comparison)
+    signals: list[dict[str, float | None]]  # every confidence signal of each answer
 
     def take(self, ids: set[str]) -> Answers:
         """The answers to the calls in `ids` (time shared out by call)."""
@@ -138,8 +138,11 @@ def answer(
     records: list[CallRecord],
     context: DistilledContext | None,
     adapter: str | None = None,
+    label: str = "",
 ) -> Answers:
-    """`model`'s answers to `records` (with `adapter` active), decoded as serving decodes."""
+    """`model`'s answers to `records` (with `adapter` active), decoded as serving decodes.
+    `label` names them in the progress lines (one per batch: plain lines, not a redrawn bar,
+    so that a log file reads well)."""
     from slimline.decoding import generate
     from slimline.decoding.confidence import SIGNALS
     from slimline.tasks.evaluate.similarity import text_similarities
@@ -155,6 +158,9 @@ def answer(
         tools=[r.tools for r in records] if cfg.constrain_tool_calls else None,
         adapter=adapter,
         signal=cfg.confidence_signal,
+        progress=(lambda done, total: log.info("%s: %d/%d calls answered", label, done, total))
+        if label
+        else None,
     )
     parsed = [parse_response(t) for t in gen.texts]
     scores = [score_example(p, r.response, r.tools) for p, r in zip(parsed, records, strict=True)]
@@ -252,9 +258,10 @@ def evaluate_cluster(
     if cfg.base_examples > 0:
         base_context = None if cfg.base_prompt == "full" else context
         answers["base"] = answer(settings, model, tokenizer, tests[: cfg.base_examples],
-                                 base_context)  # fmt: skip
+                                 base_context, label=f"{slug} base")  # fmt: skip
     model = adapters.attach(model, adapter_dir, "challenger")
-    both = answer(settings, model, tokenizer, cal + tests, context, adapter="challenger")
+    both = answer(settings, model, tokenizer, cal + tests, context, adapter="challenger",
+                  label=f"{slug} challenger (calibration + test)")  # fmt: skip
     answers["challenger"] = both.take(test_ids)
     answers["calibration"] = both.take({r.id for r in cal})
     calibrated = calibrate(
@@ -289,7 +296,7 @@ def evaluate_cluster(
             model = adapters.attach(model, champ_dir, "champion")
             champ_context = adapters.load_context(champ_dir) or context
             answers["champion"] = answer(settings, model, tokenizer, tests, champ_context,
-                                         adapter="champion")  # fmt: skip
+                                         adapter="champion", label=f"{slug} champion")  # fmt: skip
             tagged = champion.tags.get(THRESHOLD_TAG)
             report.cascade["champion"] = _cascade(
                 answers["champion"].scored(gate.text_target, judged),

@@ -1,11 +1,13 @@
 """The report as markdown: the headline, what each stage did, quality against the teacher,
-and what the champions serve. Counts and slugs only: no call content."""
+what the champions serve, and the tasks inside each cluster. Counts, slugs and tool names
+only: no call content."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from slimline.tasks.evaluate.result import EvaluateResult
+from slimline.tasks.report.per_task import tasks_markdown
 from slimline.tasks.report.summary import summary_markdown
 
 QUALITY_METRIC = "name_args_accuracy"
@@ -41,6 +43,9 @@ def report_markdown(
     if quality:
         parts += ["## Tonight's challengers on their test calls", quality_table(quality)]
     parts.append(summary_markdown(summary).replace("# What small models serve now", "## Served"))
+    tasks = tasks_markdown(summary["clusters"])
+    if tasks:
+        parts += ["## Tasks inside each cluster", tasks]
     return "\n\n".join(parts) + "\n"
 
 

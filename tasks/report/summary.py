@@ -8,6 +8,8 @@ share of all calls served is the sum over clusters of share x coverage. Per clus
 served agreement and quality against the teacher (held-out metrics), and the estimated cost
 saved: the teacher's `cost_usd` of the calls served against `report.slm_price_per_mtok`
 times their tokens.
+Per cluster also its tasks (per_task.py): calls and share, and with a champion the share
+of each task's test calls it serves and their agreement.
 `summary_metrics` turns it into MLflow metrics (`served.*`), `summary_markdown` into a
 markdown page.
 """
@@ -21,6 +23,7 @@ from typing import Any
 from slimline.config import Settings
 from slimline.store import WorkStore
 from slimline.tasks.promote import registry
+from slimline.tasks.report.per_task import evaluated_answers, served_by_task, task_rows
 from slimline.tracking import (
     CHAMPION,
     COVERAGE_TAG,
@@ -65,6 +68,7 @@ def served_summary(settings: Settings, work: WorkStore) -> dict[str, Any]:
             "served_share": 0.0,
             "teacher_cost_usd": cost,
             "tokens": tokens,
+            "tasks": task_rows(stats, None),
         }
         if champion is not None:
             tags = champion.tags
@@ -76,6 +80,9 @@ def served_summary(settings: Settings, work: WorkStore) -> dict[str, Any]:
             row["coverage"] = coverage
             row["served_agreement"] = float(agreement) if agreement else None
             row["threshold"] = float(tags[THRESHOLD_TAG]) if tags.get(THRESHOLD_TAG) else None
+            if champion.run_id:
+                answers = evaluated_answers(client, champion.run_id)
+                row["tasks"] = task_rows(stats, served_by_task(work, answers, row["threshold"]))
             row["served_share"] = share * coverage
             row["served_calls"] = calls * coverage
             row["slm_cost_usd"] = tokens * coverage / 1e6 * price

@@ -41,4 +41,6 @@ def test_the_cluster_flow_clusters_and_publishes_a_table(
     assert [(r["slug"], r["label"]) for r in table] == [(c.slug, c.label) for c in result.clusters]
     allowed = {"cluster_id", "slug", "label", "calls", "new", "median_prompt_tokens"}
     allowed |= {"median_response_tokens", "share_calls", "share_cost", "share_tool_calls"}
+    allowed |= {"tasks"}  # the largest tasks inside: labels made of tool names, and shares
     assert all(set(r) <= allowed for r in table)  # figures and labels, no call content
+    assert all(r["tasks"] and "%" in r["tasks"] for r in table)

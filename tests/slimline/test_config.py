@@ -2,7 +2,8 @@
 
 import pytest
 
-from slimline.config import ConfigError, load_settings
+from slimline.config import PROFILES, ConfigError, load_settings
+from slimline.tasks.train.config import TrainConfig
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +37,9 @@ def test_profile_fills_what_is_unset(tmp_path):
     cfg.write_text("profile: demo\ntrain:\n  rank: 2\n")
     s = load_settings(cfg)
     assert s.train.rank == 2  # the file wins over the profile
-    assert s.train.max_steps == 12  # the profile wins over the default
+    demo_steps = PROFILES["demo"]["train"]["max_steps"]
+    assert demo_steps != TrainConfig().max_steps
+    assert s.train.max_steps == demo_steps  # the profile wins over the default
 
 
 def test_bad_values_name_the_field(tmp_path):

@@ -32,6 +32,7 @@ def test_tau2_clusters_follow_the_agents(settings, tau2_work, tau2_records, mlfl
 
     from slimline.cli import app
     from slimline.store.schema import UNCLUSTERED
+    from slimline.tasks.cluster.signature import tool_names
 
     home = str(settings.path())
     out = CliRunner().invoke(app, ["--home", home, "cluster", "--json"])
@@ -76,6 +77,19 @@ def test_tau2_clusters_follow_the_agents(settings, tau2_work, tau2_records, mlfl
     listed = CliRunner().invoke(app, ["--home", home, "clusters", "--json"])
     assert listed.exit_code == 0, listed.output
     assert [c["slug"] for c in json.loads(listed.stdout)["clusters"]] == slugs
+    # the tasks inside each cluster: what the teacher did, labelled from tool names
+    tools = {name for r in tau2_records for name in tool_names(r)}
+    for c in json.loads(listed.stdout)["clusters"]:
+        assert c["tasks"] and sum(t["calls"] for t in c["tasks"]) == c["calls"]
+        assert sum(t["share"] for t in c["tasks"]) == pytest.approx(1.0, abs=1e-3)
+        for t in c["tasks"]:
+            kind, _, what = t["task"].partition(":")
+            assert kind in ("call", "text", "other")
+            if kind == "call":
+                assert set(what.split("+")) <= tools
+        print(f"  {c['slug']}: " + "; ".join(f"{t['label']} {t['calls']}" for t in c["tasks"]))
+    human = CliRunner().invoke(app, ["--home", home, "clusters"])
+    assert "tasks (calls, share of the cluster):" in human.stdout
 
     # MLflow: a run tagged slimline.stage=cluster with the table, the chart and the model
     client = MlflowClient(tracking_uri=mlflow_uri)

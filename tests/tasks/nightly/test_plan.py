@@ -39,9 +39,7 @@ def test_a_night_can_be_capped_to_the_largest_clusters(tmp_path):
     assert list(clusters_to_train(work, fp, max_clusters=2)) == [0]  # its turn came
 
 
-def test_a_capped_night_trains_first_the_cluster_with_the_most_servable_calls(
-    tmp_path, tau2_path
-):
+def test_a_capped_night_trains_first_the_cluster_with_the_most_servable_calls(tmp_path, tau2_path):
     """The cascade serves tool calls (text only with promote.text_target): a bigger cluster
     of mostly text answers waits behind a smaller one of tool calls."""
     from testkit.tau2_store import tau2_records
