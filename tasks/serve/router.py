@@ -218,7 +218,7 @@ class Router:
         blocked = [c for c in disabled.values() if c.matches(record, self.secret)]
         cid = None
         if matching or blocked or assign_all:
-            cid, _ = self.assigner.assign(record)
+            cid, _ = self.assigner.assign(record, self._allowed([*matching, *blocked]))
         if not champions and not disabled:
             return Decision(False, "no_champion", cid)
         if not matching and not blocked:
@@ -275,6 +275,19 @@ class Router:
             return decision
         decision.served, decision.reason = True, SERVED
         return decision
+
+    def _allowed(self, champions: list[Champion]) -> set[int] | None:
+        """The clusters a request whose context these champions learnt may belong to: those
+        of their agent identities (None: identities unknown, every cluster)."""
+        if not champions:
+            return None
+        allowed: set[int] = set()
+        for champion in champions:
+            same = self.assigner.same_identity(champion.cluster_id)
+            if same is None:
+                return None
+            allowed |= same
+        return allowed
 
     # --- the ASGI side (the proxy calls these) ----------------------------------------------
     async def start(self, app: Any) -> None:

@@ -177,34 +177,31 @@ def test_a_broken_champion_sends_its_cluster_upstream_with_the_reason(world, ups
     from testkit.tiny_adapters import build_adapter
 
     router, url = live
-    folder = build_adapter(world.tiny_base, world.adapters["tau2-airline"].parent / "broken", 3,
-                           _context(world))  # fmt: skip
+    cid, slug = world.clusters["tau2-retail"], world.models["tau2-retail"]
+    folder = build_adapter(world.tiny_base, world.adapters["tau2-retail"].parent / "broken", 3,
+                           _context(world, cid))  # fmt: skip
     (folder / "adapter_model.safetensors").write_bytes(b"not a safetensors file")
-    cid = world.clusters["tau2-telecom"]
-    slug = f"tau2-telecom-{cid}"
-    promote(world.settings, cid, slug, folder, world.tiny_base, 0.0)
+    promote(world.settings, cid, slug, folder, world.tiny_base, 0.0)  # a new, broken champion
 
     reloaded = httpx.post(f"{url}/slimline/champions/reload", timeout=120)
     assert reloaded.status_code == 200, reloaded.text
     state = reloaded.json()
     assert "failed to load" in state["disabled"][str(cid)]
     assert str(world.clusters["tau2-airline"]) in state["champions"]  # the others still serve
-    # a call the saved model puts in the cluster (raw prompts sit a little off the scrubbed
-    # ones the model was fitted on, and a few fall below the cluster's floor)
-    telecom = next(r for r in world.raw["tau2-telecom"] if router.assigner.assign(r)[0] == cid)
-    r = httpx.post(f"{url}/v1/chat/completions", json=body_of(telecom), timeout=120)
+    retail = body_of(world.raw["tau2-retail"][-1], **only_tool("list_all_product_types"))
+    r = httpx.post(f"{url}/v1/chat/completions", json=retail, timeout=120)
     assert r.status_code == 200 and r.headers["x-slimline-served-by"] == "upstream"
     row = decisions(world, router, 1)[0]
     assert (row["cluster_id"], row["reason"]) == (cid, "champion_disabled")
 
 
-def _context(world):
+def _context(world, cid):
     from slimline.prompt import distilled_context
     from slimline.store import WorkStore
 
     work = WorkStore(world.settings.work_store_url)
     try:
-        return distilled_context(work.cluster_calls(world.clusters["tau2-telecom"])).to_dict()
+        return distilled_context(work.cluster_calls(cid)).to_dict()
     finally:
         work.close()
 
