@@ -1,8 +1,10 @@
 """The `deploy-adapter` flow: export a registered adapter (default: the champion) as a
-serving bundle under $SLIMLINE_HOME/adapters/<slug>/v<version>/ and smoke-test it.
+serving bundle under $SLIMLINE_HOME/adapters/<slug>/v<version>/, smoke-test it, and make a
+running router (`slimline serve`) serve the registry's champions now.
 
 A deployment of it triggers on `slimline.adapter.promoted` (tasks/promote/events.py,
-`promoted_trigger`), which passes the promoted model and version.
+`promoted_trigger`), which passes the promoted model and version; a rollback emits the same
+event, so the router goes back the same way.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from prefect import flow
 
 from slimline.runtime import flow_settings
 from slimline.tasks.serve.result import DeployResult
-from slimline.tasks.serve.tasks import deploy_task
+from slimline.tasks.serve.tasks import deploy_task, reload_router_task
 
 
 @flow(name="deploy-adapter")
@@ -24,8 +26,12 @@ def deploy_adapter(
     config: str | None = None,
     profile: str | None = None,
 ) -> DeployResult:
-    """Bundle `model_name` version `version` (None: its champion) and generate once with it."""
-    return deploy_task(flow_settings(home, config, profile), model_name, version)
+    """Bundle `model_name` version `version` (None: its champion), generate once with it, and
+    tell the running router (if any) to serve the current champions."""
+    settings = flow_settings(home, config, profile)
+    result = deploy_task(settings, model_name, version)
+    result.router = reload_router_task(settings)
+    return result
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="print a JSON object"),
 ) -> None:
     """Counts: raw and quarantined calls, scrubbed calls, clusters, models and champions,
-    and the share of calls the champions serve."""
+    the share of calls the champions serve (held-out), and live: calls the router routed,
+    the share a champion answered, fallbacks to the LLM by reason."""
     from slimline.tracking import registry_counts
 
     st = state(ctx)
@@ -57,6 +58,8 @@ def status(
         "champions": champions,
         "served_share": round(served_share, 6),
     }
+    live = work.routing_summary()  # the router's decisions (`slimline serve`), beside them
+    data |= {k: live[k] for k in ("routed_calls", "live_served_share", "fallbacks")}
     emit(data, as_json)
 
 

@@ -84,12 +84,14 @@ def generate(
     tools: Sequence[Tools | None] | None = None,
     adapter: str | None = None,
     signal: str = DEFAULT_SIGNAL,
+    rules: Sequence[Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Generation:
     """Greedy completions of `prompts`, `batch_size` at a time. `tools[i]` (OpenAI format) is
     the tool set prompt i's request offers: its tool calls are constrained to it; None or []
-    leaves that answer free. `adapter` names the PeftModel adapter to use. `progress(done,
-    total)` is called after each batch."""
+    leaves that answer free. `rules[i]` (a grammar.CallRule; default: text or any calls) is
+    what the request's `tool_choice` allows. `adapter` names the PeftModel adapter to use.
+    `progress(done, total)` is called after each batch."""
     import torch
     from transformers import LogitsProcessorList
 
@@ -125,7 +127,10 @@ def generate(
                 from slimline.decoding.constrain import GrammarConstraint
 
                 grammar_started = time.perf_counter()
-                matchers = [grammars.matcher(tools[i]) for i in batch]  # type: ignore[index]
+                matchers = [
+                    grammars.matcher(tools[i], *([rules[i]] if rules else []))  # type: ignore[index]
+                    for i in batch
+                ]
                 grammar_seconds += time.perf_counter() - grammar_started
                 if any(m is not None for m in matchers):
                     processors.append(GrammarConstraint(matchers, stops, grammars.vocab_size))

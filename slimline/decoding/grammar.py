@@ -16,6 +16,8 @@ object for its arguments, logged once, and the request is served all the same.
 
 `tool_call_lark(tools)` is the grammar text (Lark, llguidance's dialect), usable as is by any
 llguidance-backed server; `ToolGrammars.matcher(tools)` gives a fresh matcher for one answer.
+A `CallRule` narrows it as a request's `tool_choice` and `parallel_tool_calls` ask: tool calls
+only (no text; "required" or a named function), and at most one call.
 """
 
 from __future__ import annotations
@@ -44,6 +46,18 @@ _JSON_OPTIONS = {
 }
 ANY_OBJECT: dict[str, Any] = {"type": "object"}
 _warned: set[str] = set()
+
+
+@dataclass(frozen=True)
+class CallRule:
+    """What a request allows beside its tools: `required` (tool calls only, no text: OpenAI's
+    `tool_choice` "required" or a named function) and `parallel` (more than one call)."""
+
+    required: bool = False
+    parallel: bool = True
+
+
+FREE = CallRule()  # text, or text then any number of calls: what evaluation decodes with
 
 
 def tool_functions(tools: list[dict[str, Any]] | None) -> list[tuple[str, dict[str, Any]]]:
@@ -95,19 +109,28 @@ def _call_rule(name: str, schema: dict[str, Any]) -> str:
     return f"{json.dumps(head)} %json {body} {json.dumps('}' + TOOL_CALL_CLOSE)}"
 
 
-def tool_call_lark(tools: list[dict[str, Any]], *, strict: bool = True) -> str:
+def tool_call_lark(
+    tools: list[dict[str, Any]], *, strict: bool = True, rule: CallRule = FREE
+) -> str:
     """The answer grammar for `tools` (llguidance's Lark); raises ValueError without tools."""
     functions = [(n, normalize_schema(s, strict=strict)) for n, s in tool_functions(tools)]
-    return _lark(functions)
+    return _lark(functions, rule)
 
 
-def _lark(functions: list[tuple[str, dict[str, Any]]]) -> str:
+def _start(rule: CallRule) -> str:
+    calls = " (SEP call)*" if rule.parallel else ""
+    if rule.required:
+        return f"start: {json.dumps(TOOL_CALL_OPEN)} call{calls}"
+    return f"start: TEXT | head call{calls}"
+
+
+def _lark(functions: list[tuple[str, dict[str, Any]]], rule: CallRule = FREE) -> str:
     if not functions:
         raise ValueError("no tool with a name: nothing to constrain")
     calls = " | ".join(f"call_{i}" for i in range(len(functions)))
     lines = [
         "%llguidance {}",
-        "start: TEXT | head call (SEP call)*",
+        _start(rule),
         f"head[lazy]: /(?s:.*){TOOL_CALL_OPEN}/",
         f"SEP: {json.dumps(chr(10) + TOOL_CALL_OPEN)}",
         f"TEXT: /(?s:.*)/ & ~/(?s:.*){TOOL_CALL_OPEN}(?s:.*)/",
@@ -117,9 +140,12 @@ def _lark(functions: list[tuple[str, dict[str, Any]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def tool_set_key(tools: list[dict[str, Any]] | None, *, strict: bool = True) -> str:
-    """A hash of what the grammar depends on: tool names, their schemas, strictness."""
-    canon = json.dumps([tool_functions(tools), strict], sort_keys=True, ensure_ascii=False)
+def tool_set_key(
+    tools: list[dict[str, Any]] | None, *, strict: bool = True, rule: CallRule = FREE
+) -> str:
+    """A hash of what the grammar depends on: tool names, their schemas, strictness, rule."""
+    extra = [] if rule == FREE else [rule.required, rule.parallel]
+    canon = json.dumps([tool_functions(tools), strict, *extra], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canon.encode()).hexdigest()
 
 
@@ -151,12 +177,12 @@ class ToolGrammars:
         self._cache: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def matcher(self, tools: list[dict[str, Any]] | None) -> Any | None:
-        """A fresh llguidance matcher for one answer to a request offering `tools`; None when
-        the request offers no usable tool (then the answer is free text)."""
+    def matcher(self, tools: list[dict[str, Any]] | None, rule: CallRule = FREE) -> Any | None:
+        """A fresh llguidance matcher for one answer to a request offering `tools` under
+        `rule`; None when the request offers no usable tool (then the answer is free text)."""
         if not tool_functions(tools):
             return None
-        key = tool_set_key(tools, strict=self.strict)
+        key = tool_set_key(tools, strict=self.strict, rule=rule)
         with self._lock:
             proto = self._cache.get(key)
             if proto is not None:
@@ -164,7 +190,7 @@ class ToolGrammars:
                 self.stats.hits += 1
                 return proto.deep_copy()
         started = time.perf_counter()
-        proto = self._compile(tools)
+        proto = self._compile(tools, rule)
         with self._lock:
             self.stats.compiles += 1
             self.stats.compile_seconds += time.perf_counter() - started
@@ -173,11 +199,11 @@ class ToolGrammars:
                 self._cache.popitem(last=False)
         return proto.deep_copy()
 
-    def _compile(self, tools: list[dict[str, Any]] | None) -> Any:
+    def _compile(self, tools: list[dict[str, Any]] | None, rule: CallRule = FREE) -> Any:
         from llguidance import LLMatcher
 
         functions = [(n, normalize_schema(s, strict=self.strict)) for n, s in tool_functions(tools)]
-        matcher = LLMatcher(self.ll_tokenizer, _lark(functions), log_level=0)
+        matcher = LLMatcher(self.ll_tokenizer, _lark(functions, rule), log_level=0)
         if not matcher.is_error():
             return matcher
         # find the tools whose schema llguidance rejects; their arguments become any object
@@ -190,13 +216,14 @@ class ToolGrammars:
                 _warn_once(name, schema, error)
                 schema = dict(ANY_OBJECT)
             fixed.append((name, schema))
-        matcher = LLMatcher(self.ll_tokenizer, _lark(fixed), log_level=0)
+        matcher = LLMatcher(self.ll_tokenizer, _lark(fixed, rule), log_level=0)
         if matcher.is_error():  # not a schema after all: constrain names, not arguments
             log.warning(
                 "tool-call grammar rejected (%s); arguments unconstrained",
                 matcher.get_error().splitlines()[0],
             )
-            matcher = LLMatcher(self.ll_tokenizer, _lark([(n, ANY_OBJECT) for n, _ in fixed]))
+            anything = [(n, ANY_OBJECT) for n, _ in fixed]
+            matcher = LLMatcher(self.ll_tokenizer, _lark(anything, rule))
         return matcher
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -171,4 +172,23 @@ work_state = Table(  # small named values: watermarks of derived stages, last mo
     Column("name", String(256), primary_key=True),
     Column("value", JSON, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+routing_decisions = Table(  # the router's decisions (tasks/serve): who answered, why; no content
+    "routing_decisions",
+    work_metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("cluster_id", Integer),  # None: not assigned (no champion's context matched)
+    Column("model", String(256)),  # the champion's registered model, when one was asked
+    Column("version", Integer),
+    Column("confidence", Float),
+    Column("threshold", Float),
+    Column("served", Boolean, nullable=False),  # answered by the small model
+    Column("reason", String(64), nullable=False, index=True),  # "served" or why not
+    Column("status", Integer),  # the HTTP status the caller got
+    Column("stream", Boolean, nullable=False),
+    Column("latency_ms", Float, nullable=False),  # the router's whole answer
+    Column("slm_ms", Float),  # of it, the small model's generation
+    Column("completion_tokens", Integer),
 )

@@ -164,6 +164,59 @@ class WorkStore:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(stmt)]
 
+    # --- the router's decisions ----------------------------------------------------------
+    def add_decisions(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Store routing decisions (columns of `routing_decisions`; `at` defaults to now)."""
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(s.routing_decisions.insert(), [{"at": now(), **r} for r in rows])
+
+    def decisions(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The latest routing decisions, newest first."""
+        stmt = select(s.routing_decisions).order_by(s.routing_decisions.c.seq.desc())
+        if limit:
+            stmt = stmt.limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(stmt)]
+
+    def routing_counts(self) -> list[dict[str, Any]]:
+        """(cluster_id, served, reason, calls) over every routing decision."""
+        t = s.routing_decisions.c
+        stmt = select(t.cluster_id, t.served, t.reason, func.count()).group_by(
+            t.cluster_id, t.served, t.reason
+        )
+        with self.engine.connect() as conn:
+            return [
+                {"cluster_id": c, "served": bool(sv), "reason": r, "calls": int(n)}
+                for c, sv, r, n in conn.execute(stmt)
+            ]
+
+    def routing_summary(self) -> dict[str, Any]:
+        """Live figures of the router's decisions: calls routed, served by a small model, the
+        live served share, fallbacks by reason, and per cluster (routed, served, share)."""
+        rows = self.routing_counts()
+        routed = sum(r["calls"] for r in rows)
+        served = sum(r["calls"] for r in rows if r["served"])
+        fallbacks: dict[str, int] = {}
+        clusters: dict[int, dict[str, Any]] = {}
+        for r in rows:
+            if not r["served"]:
+                fallbacks[r["reason"]] = fallbacks.get(r["reason"], 0) + r["calls"]
+            if r["cluster_id"] is not None:
+                c = clusters.setdefault(int(r["cluster_id"]), {"routed": 0, "served": 0})
+                c["routed"] += r["calls"]
+                c["served"] += r["calls"] if r["served"] else 0
+        for c in clusters.values():
+            c["served_share"] = round(c["served"] / c["routed"], 6)
+        return {
+            "routed_calls": routed,
+            "live_served_calls": served,
+            "live_served_share": round(served / routed, 6) if routed else 0.0,
+            "fallbacks": dict(sorted(fallbacks.items())),
+            "live_clusters": {str(k): v for k, v in sorted(clusters.items())},
+        }
+
     def get_state(self, name: str, default: Any = None) -> Any:
         with self.engine.connect() as conn:
             value = conn.execute(

@@ -11,6 +11,10 @@
 
 Optional headers the proxy reads and does not forward: `X-Slimline-Agent` (the agent's
 name) and `X-Slimline-Conversation` (a conversation id).
+
+With a `router` (tasks/serve: `slimline serve`), each chat call goes to the router first; it
+answers with a small model or hands the call back to this relay (`relay(...)`), so the
+fallback path forwards and records exactly as the proxy does.
 """
 
 from __future__ import annotations
@@ -89,9 +93,12 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _upstream_error(exc: BaseException) -> JSONResponse:
-    message = f"slimline proxy: the upstream could not be reached ({type(exc).__name__})"
-    return JSONResponse({"error": {"message": message, "type": "upstream_error"}}, 502)
+def _upstream_error(exc: BaseException, headers: dict[str, str] | None = None) -> JSONResponse:
+    reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    message = f"slimline proxy: the upstream could not be reached ({reason})"
+    return JSONResponse(
+        {"error": {"message": message, "type": "upstream_error"}}, 502, headers=headers
+    )
 
 
 async def _read_body(receive: Receive) -> bytes | None:
@@ -165,11 +172,14 @@ def _upstream_session(config: CollectConfig) -> aiohttp.ClientSession:
     )
 
 
-def create_app(upstream: str, store_url: str, config: CollectConfig) -> FastAPI:
+def create_app(upstream: str, store_url: str, config: CollectConfig, router: Any = None) -> FastAPI:
     """The proxy app; the recorder thread and the upstream client live as long as the app.
 
     The event loop only moves bytes: a chat call's request and answer are handed to the
     recorder as they crossed the wire, and its thread parses, checks and stores them.
+    `router` (optional) takes each chat call first: `await router.handle(scope, receive,
+    send, body, relay)`; it starts and stops with the app (`start(app)`, `stop()`) and may
+    add routes (`install(app)`).
     """
     base = upstream.rstrip("/")
     proxy = _env_proxy(base)
@@ -182,9 +192,13 @@ def create_app(upstream: str, store_url: str, config: CollectConfig) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.client = _upstream_session(config)
         recorder.start()
+        if router is not None:
+            await router.start(app)
         try:
             yield
         finally:
+            if router is not None:
+                await router.stop()
             await app.state.client.close()
             await asyncio.to_thread(recorder.stop, config.proxy_drain_s)
 
@@ -199,6 +213,20 @@ def create_app(upstream: str, store_url: str, config: CollectConfig) -> FastAPI:
         body = await _read_body(receive)
         if body is None:
             return  # the caller went away: nothing to forward
+        if router is not None:
+            await router.handle(scope, receive, send, body, relay)
+        else:
+            await relay(scope, receive, send, body)
+
+    async def relay(
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        body: bytes,
+        extra_headers: dict[str, str] | None = None,
+    ) -> int:
+        """Forward one chat call upstream, pass the answer back, record it; returns the
+        status sent to the caller (502: the upstream failed; 0: the caller went away)."""
         started = time.perf_counter()
         headers_in = scope["headers"]
         client: aiohttp.ClientSession = app.state.client
@@ -210,10 +238,12 @@ def create_app(upstream: str, store_url: str, config: CollectConfig) -> FastAPI:
                 proxy=proxy,
             )
         except _UPSTREAM_ERRORS as exc:
-            await _upstream_error(exc)(scope, receive, send)
-            return
+            await _upstream_error(exc, extra_headers)(scope, receive, send)
+            return 502
         status = upstream_response.status
         headers = _response_headers(upstream_response.headers)
+        if extra_headers:
+            headers.update(extra_headers)
         is_stream = "text/event-stream" in upstream_response.headers.get("content-type", "")
         too_big = len(body) > config.max_line_bytes
 
@@ -236,13 +266,13 @@ def create_app(upstream: str, store_url: str, config: CollectConfig) -> FastAPI:
                 content = await upstream_response.read()
             except _UPSTREAM_ERRORS as exc:
                 upstream_response.close()
-                await _upstream_error(exc)(scope, receive, send)
-                return
+                await _upstream_error(exc, extra_headers)(scope, receive, send)
+                return 502
             upstream_response.release()
             if status == 200:  # errors pass through and are not calls
                 recorder.submit(call(content))
             await _respond(send, status, headers, content)
-            return
+            return status
 
         # a stream: each chunk is passed on as it arrives; if the caller goes away, the
         # upstream's stream is closed (no call to record)
@@ -279,8 +309,25 @@ def create_app(upstream: str, store_url: str, config: CollectConfig) -> FastAPI:
                 upstream_response.close()
             if finished and status == 200:  # else an error, or no call to record
                 recorder.submit(call(assembler))
+        return status if finished else 0
+
+    async def forward(body: bytes, scope: Scope) -> tuple[int, bytes]:
+        """Send a chat call upstream with the caller's headers and read the whole answer,
+        recording nothing (the router's shadow checks); raises the client's errors."""
+        client: aiohttp.ClientSession = app.state.client
+        async with client.post(
+            upstream_url("chat/completions", scope),
+            data=body,
+            headers=_request_headers(scope["headers"]),
+            proxy=proxy,
+        ) as answer:
+            return answer.status, await answer.read()
 
     app.chat_completions = chat_completions
+    app.state.relay = relay
+    app.state.forward = forward
+    if router is not None:
+        router.install(app)
 
     @app.post("/v1/traces")
     async def traces(request: Request) -> Response:
@@ -379,15 +426,17 @@ def serve(
     host: str | None = None,
     port: int | None = None,
     seconds: float | None = None,
+    router: Any = None,
 ) -> dict[str, int]:
-    """Run the proxy until Ctrl-C (or for `seconds`); returns the recorder's final counts.
+    """Run the proxy (with `router`: the router, see `create_app`) until Ctrl-C (or for
+    `seconds`); returns the recorder's final counts.
 
     uvicorn picks uvloop and httptools (dependencies): against asyncio's loop and h11 the
     proxy spends ~15% less CPU per JSON call with them and ~23% less per streamed call.
     """
     import uvicorn
 
-    app = create_app(upstream, settings.raw_store_url, settings.collect)
+    app = create_app(upstream, settings.raw_store_url, settings.collect, router)
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -1,6 +1,7 @@
 """What the champions serve: the product's headline figures, per cluster and in total.
 
-`served_summary` reads the clusters (work store) and the registry (MLflow). A champion serves
+`served_summary` reads the clusters (work store) and the registry (MLflow); under `live`, the
+router's figures on real traffic (`WorkStore.routing_summary`). A champion serves
 the calls of its cluster it is confident on and sends the rest to the LLM, so it serves
 `coverage` of them (the share of its test calls it served at its calibrated threshold): the
 share of all calls served is the sum over clusters of share x coverage. Per cluster also its
@@ -101,6 +102,7 @@ def served_summary(settings: Settings, work: WorkStore) -> dict[str, Any]:
         "saved_usd": teacher_cost - slm_cost,
         "saved_share_cost": (teacher_cost - slm_cost) / total_cost if total_cost else 0.0,
         "slm_price_per_mtok": price,
+        "live": work.routing_summary(),  # what the router (`slimline serve`) really served
     }
 
 
@@ -118,6 +120,10 @@ def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
         "saved_share_cost",
     )
     out = {f"served.{k}": float(summary[k]) for k in keys}
+    live = summary.get("live") or {}
+    if live.get("routed_calls"):
+        out["served.live.routed_calls"] = float(live["routed_calls"])
+        out["served.live.served_share"] = float(live["live_served_share"])
     for row in summary["clusters"]:
         if row["champion"] is None:
             continue
@@ -133,6 +139,18 @@ def _fmt(value: Any, spec: str = ".2f") -> str:
     return "–" if value is None else format(value, spec)
 
 
+def _live_lines(live: dict[str, Any]) -> list[str]:
+    """The router's live figures, beside the held-out ones above them."""
+    if not live.get("routed_calls"):
+        return ["- live traffic: no call routed yet (`slimline serve`)"]
+    fallbacks = ", ".join(f"{k} {v}" for k, v in live["fallbacks"].items()) or "none"
+    return [
+        f"- live traffic through the router: {live['routed_calls']} calls, "
+        f"**{live['live_served_share']:.1%}** answered by a champion; "
+        f"fallbacks to the LLM: {fallbacks}"
+    ]
+
+
 def summary_markdown(summary: dict[str, Any]) -> str:
     """The summary as a markdown page."""
     lines = [
@@ -145,6 +163,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"${summary['slm_cost_usd_served']:.4f}",
         f"- estimated saved: **${summary['saved_usd']:.4f}** "
         f"({summary['saved_share_cost']:.1%} of the teacher's ${summary['teacher_cost_usd']:.4f})",
+        *_live_lines(summary.get("live") or {}),
         "",
         "| cluster | calls | share | champion | serves | served share | agreement | "
         "threshold | name+args (all) | saved $ |",

@@ -1,4 +1,5 @@
-"""What a deployment returns: where the bundle is, its manifest, and the smoke test."""
+"""What a deployment returns: where the bundle is, its manifest, the smoke test, and what
+the running router said."""
 
 from __future__ import annotations
 
@@ -13,3 +14,6 @@ class DeployResult(BaseModel):
     path: str
     manifest: dict[str, Any] = Field(default_factory=dict)
     smoke_test: dict[str, Any] = Field(default_factory=dict)
+    router: dict[str, Any] = Field(
+        default_factory=dict, description="what the running router said when told to reload"
+    )

@@ -1,5 +1,5 @@
-"""Serve's Prefect task: deploy a registered version, with a markdown artifact saying what
-was deployed where."""
+"""Serve's Prefect tasks: deploy a registered version, with a markdown artifact saying what
+was deployed where; tell the running router to serve the registry's champions."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from slimline.config import Settings
 from slimline.tasks.serve.result import DeployResult
-from slimline.tasks.serve.stage import run_deploy
+from slimline.tasks.serve.stage import reload_router, run_deploy
 
 
 @task(name="deploy", cache_policy=NO_CACHE)
@@ -28,3 +28,9 @@ def deploy_task(settings: Settings, model_name: str, version: int | None = None)
         ),
     )
     return result
+
+
+@task(name="reload-router", cache_policy=NO_CACHE)
+def reload_router_task(settings: Settings) -> dict:
+    """Make a running router (`slimline serve`) serve the registry's champions now."""
+    return reload_router(settings)

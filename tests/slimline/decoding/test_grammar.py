@@ -14,7 +14,7 @@ from tool_caller import BOOKING_TOOLS
 
 from slimline.chat_format import assistant_text, parse_response
 from slimline.decoding import stop_token_ids
-from slimline.decoding.grammar import ToolGrammars, tool_call_lark, tool_grammars
+from slimline.decoding.grammar import CallRule, ToolGrammars, tool_call_lark, tool_grammars
 from slimline.record import Message
 
 
@@ -96,6 +96,25 @@ def _random_walk(matcher, tokenizer, rng: random.Random, prefix: str) -> str | N
         assert matcher.consume_token(token), matcher.get_error()
         ids.append(token)
     return None
+
+
+def test_a_request_that_requires_a_call_or_allows_one_gets_no_text_or_one_call(smol_tokenizer):
+    grammars = ToolGrammars(smol_tokenizer)
+
+    def ok(rule: CallRule, text: str) -> bool:
+        matcher = grammars.matcher(BOOKING_TOOLS, rule)
+        ids = smol_tokenizer(text, add_special_tokens=False)["input_ids"]
+        return matcher.consume_tokens([*ids, stop_token_ids(smol_tokenizer)[0]])
+
+    one = _call("get_booking", {"id": 7, "mode": "full"})
+    two = one + "\n" + _call("cancel_booking", {"reason": "late", "refund": True})
+    required, single = CallRule(required=True), CallRule(required=True, parallel=False)
+    assert ok(required, one) and ok(required, two) and ok(single, one)
+    assert not ok(required, "Just text.") and not ok(required, "Sure.\n" + one)
+    assert not ok(single, two)
+    assert ok(CallRule(parallel=False), "Sure.\n" + one)
+    assert not ok(CallRule(parallel=False), two)
+    assert grammars.stats.compiles == 3  # one per rule; the default rule's key is unchanged
 
 
 def test_random_walks_through_the_grammar_only_write_valid_calls(smol_tokenizer, tau2_path):

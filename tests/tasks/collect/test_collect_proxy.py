@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from collect_otlp_data import TRACE, current_span, export, span
-from collect_servers import STREAM_PAUSE_S, fake_upstream, free_port, read_sse, serving
+from testkit.openai_servers import STREAM_PAUSE_S, fake_upstream, free_port, read_sse, serving
 
 from slimline.record import Message
 from slimline.store import RawStore

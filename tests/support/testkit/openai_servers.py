@@ -1,6 +1,6 @@
-"""Servers for the proxy tests: a fake upstream LLM that speaks the OpenAI chat-completions
-protocol (JSON and server-sent events), and a helper that runs any ASGI app with uvicorn on
-127.0.0.1 in a thread and stops it afterwards."""
+"""Servers for the proxy and router tests: a fake upstream LLM that speaks the OpenAI chat-
+completions protocol (JSON and server-sent events), and a helper that runs any ASGI app with
+uvicorn on 127.0.0.1 in a thread and stops it afterwards."""
 
 from __future__ import annotations
 

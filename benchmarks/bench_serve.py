@@ -1,0 +1,205 @@
+"""Serve: the router's added latency on the fallback path against calling the upstream
+directly, and what a champion costs to answer on this machine's CPU.
+
+1. Fallback path: the fake upstream LLM of bench_proxy (50 ms per call, tau2-sized bodies
+   and answers, its own process), `slimline serve --upstream URL` in its own process on a
+   fresh home (no champion: every call is decided and forwarded through the proxy's relay,
+   recorded in the raw store, its decision in the work store), and 20 clients in flight,
+   JSON then streaming, direct and through the router, in the same run. p50/p99 and
+   requests/s, and the router's figures minus the direct ones.
+2. The context check every call pays once champions serve: the keyed hash of a tau2
+   request's raw system prompt and tools against a champion's raw keys, per call.
+3. A champion's answer: SmolLM2-135M (the default base) with a LoRA adapter (r=16, all
+   linear layers, as PEFT initialises it: it answers as the base does) in the router's local
+   backend, on tau2 airline calls with their distilled context left out, tool calls under
+   the grammar of the request's tools: latency per answer alone and 4 together (batched),
+   tokens/s, and the memory the backend adds with 1 and with 4 adapters loaded (the
+   process's RSS; the base model is loaded once, before the first adapter).
+
+Aim (issue 18): at most 5 ms added at p50 and 50 ms at p99 on the fallback path.
+BENCH_SERVE_REQUESTS (default 200) and BENCH_SERVE_TOKENS (default 32) change the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from benchmarks.bench_proxy import AIMS, _bodies, _free_port, _phase, _stop, _wait_http
+from benchmarks.common import REPO, tau2_objects
+
+
+@contextlib.contextmanager
+def _servers(home: Path, life_s: float) -> Iterator[dict[str, Any]]:
+    """The fake upstream and the router, each in its own process on 127.0.0.1."""
+    up_port, port = _free_port(), _free_port()
+    up_url, url = f"http://127.0.0.1:{up_port}", f"http://127.0.0.1:{port}"
+    with contextlib.ExitStack() as stack:
+        upstream = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.bench_proxy", "upstream", str(up_port), str(life_s)],
+            cwd=REPO,
+        )
+        stack.callback(_stop, upstream)
+        router = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "slimline", "--home", str(home), "serve", "--json"),
+                *("--upstream", f"{up_url}/v1", "--port", str(port), "--seconds", str(life_s)),
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        stack.callback(_stop, router)
+        _wait_http(f"{up_url}/bench/stats", upstream)
+        _wait_http(f"{url}/slimline/router", router, timeout=120)
+        yield {"up_url": up_url, "url": url, "router": router}
+
+
+def fallback(requests: list[dict[str, Any]], n: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp, _servers(Path(tmp), 600) as s:
+        for kind, stream in (("json", False), ("sse", True)):
+            bodies = _bodies(requests, 0, n, stream)
+            direct = asyncio.run(_phase(f"{s['up_url']}/v1", bodies, stream))
+            routed = asyncio.run(_phase(f"{s['url']}/v1", bodies, stream))
+            out[f"direct_{kind}"], out[f"router_{kind}"] = direct, routed
+            for field in ("p50_ms", "p99_ms"):
+                out[f"added_{kind}_{field}"] = round(routed[field] - direct[field], 2)
+            out[f"rps_{kind}"] = {"direct": direct["rps"], "router": routed["rps"]}
+            print(
+                f"   {kind}: direct p50 {direct['p50_ms']} p99 {direct['p99_ms']} ms "
+                f"{direct['rps']} req/s | router p50 {routed['p50_ms']} p99 {routed['p99_ms']} "
+                f"ms {routed['rps']} req/s, errors {routed['errors']}",
+                flush=True,
+            )
+        time.sleep(1.0)  # the decision log writes every 0.5 s
+        with _get(f"{s['url']}/slimline/router") as state:
+            out["router_state"] = state
+    return out
+
+
+@contextlib.contextmanager
+def _get(url: str) -> Iterator[Any]:
+    import httpx
+
+    yield httpx.get(url, timeout=10).json()
+
+
+def context_check(records: list[Any]) -> dict[str, Any]:
+    """Per call: the keyed hash of the raw context compared with a champion's raw keys."""
+    from slimline.prompt import context_key, system_prompt_of
+
+    keys = {context_key("bench-secret", "another agent", [])}
+    started = time.perf_counter()
+    for r in records:
+        _ = context_key("bench-secret", system_prompt_of(r), r.tools) in keys
+    ms = 1000 * (time.perf_counter() - started) / len(records)
+    return {"calls": len(records), "ms_per_call": round(ms, 3)}
+
+
+def _rss_mib() -> float:
+    import psutil
+
+    return round(psutil.Process().memory_info().rss / 2**20, 1)
+
+
+def champion_answers(records: list[Any], tokens: int) -> dict[str, Any]:
+    from peft import LoraConfig, get_peft_model
+
+    from slimline.models import DEFAULT_BASE_MODEL, load_model
+    from slimline.prompt import distilled_context, prompt_messages
+    from slimline.tasks.serve.champions import Champion
+    from slimline.tasks.serve.local import Job, LocalBackend
+    from slimline.tasks.serve.openai import ChatRequest
+
+    context = distilled_context(records)
+    out: dict[str, Any] = {"base_model": DEFAULT_BASE_MODEL, "max_new_tokens": tokens}
+    with tempfile.TemporaryDirectory(prefix="bench-serve-adapters-") as tmp:
+        champions = []
+        model, _ = load_model(DEFAULT_BASE_MODEL)
+        cfg = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM")
+        peft = get_peft_model(model, cfg)
+        for k in range(4):
+            folder = Path(tmp) / f"a{k}"
+            peft.save_pretrained(folder)
+            context.save(folder, DEFAULT_BASE_MODEL)
+            champions.append(Champion(f"bench-{k}", 1, k, DEFAULT_BASE_MODEL, folder, context, 0.0))
+        del peft, model
+        rss0 = _rss_mib()
+        backend = LocalBackend(max_batch=4, batch_wait_ms=20)
+        backend.load(champions[0])
+        out["rss_mib_1_adapter"] = _rss_mib() - rss0  # low: the allocator reuses freed pages
+        worker = backend.workers[DEFAULT_BASE_MODEL]
+        weights = sum(p.numel() * p.element_size() for p in worker.model.parameters())
+        out["weights_mib_base_and_1_adapter"] = round(weights / 2**20, 1)
+        for c in champions[1:]:
+            backend.load(c)
+        out["rss_mib_4_adapters"] = _rss_mib() - rss0
+        weights = sum(p.numel() * p.element_size() for p in worker.model.parameters())
+        out["weights_mib_base_and_4_adapters"] = round(weights / 2**20, 1)
+        out["rss_mib_per_extra_adapter"] = round(
+            (out["rss_mib_4_adapters"] - out["rss_mib_1_adapter"]) / 3, 1
+        )
+        tok = backend.tokenizer(champions[0])
+
+        def job(record: Any) -> Job:
+            request = ChatRequest.from_record(record)
+            prompt = prompt_messages(record, context, tok, 1024)
+            return Job(champions[0].adapter, prompt, request.grammar_tools, request.rule,
+                       tokens, champions[0].signal)  # fmt: skip
+
+        backend.answer(champions[0], job(records[0]), 600)  # warm-up (grammar, caches)
+        alone = []
+        generated = 0
+        for record in records[1:5]:
+            started = time.perf_counter()
+            answer, _ = backend.answer(champions[0], job(record), 600)
+            alone.append(time.perf_counter() - started)
+            generated += len(answer.token_ids)
+        out["alone_ms_p50"] = round(1000 * statistics.median(alone), 1)
+        out["alone_tokens_per_s"] = round(generated / sum(alone), 2)
+        results: list[Any] = []
+
+        def ask(record: Any) -> None:
+            results.append(backend.answer(champions[0], job(record), 600)[0])
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=ask, args=(r,)) for r in records[5:9]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - started
+        out["batch4_wall_ms"] = round(1000 * wall, 1)
+        out["batch4_tokens_per_s"] = round(sum(len(a.token_ids) for a in results) / wall, 2)
+        backend.stop()
+    return out
+
+
+def main(out_dir: Path) -> dict[str, Any]:
+    from slimline.tasks.collect.formats import from_chat_completion_pair
+
+    n = int(os.environ.get("BENCH_SERVE_REQUESTS", "200"))
+    tokens = int(os.environ.get("BENCH_SERVE_TOKENS", "32"))
+    objects = tau2_objects()
+    result: dict[str, Any] = {"requests_per_phase": n, "concurrency": 20, "aims": AIMS}
+    print("   fallback path (no champion: every call forwarded)", flush=True)
+    result["fallback"] = fallback([o["request"] for o in objects], n)
+    records = [from_chat_completion_pair(o, "tau2", f"line {i}") for i, o in enumerate(objects)]
+    result["context_check"] = context_check(records[:400])
+    print(f"   context check: {result['context_check']['ms_per_call']} ms per call", flush=True)
+    airline = [r for r in records if r.agent == "tau2-airline"][:9]
+    result["champion"] = champion_answers(airline, tokens)
+    print(f"   champion: {json.dumps(result['champion'])}", flush=True)
+    return result
