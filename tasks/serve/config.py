@@ -66,6 +66,11 @@ class ServeConfig(BaseModel):
         description="live agreement below which a champion stops serving its cluster "
         "(None: promote.target_agreement)",
     )
+    traces: bool = Field(
+        default=True,
+        description="log each routed call as an MLflow trace in the tracking experiment "
+        "(steps, times, who answered and why; never message content)",
+    )
     workers: int = Field(
         default=32, ge=1, description="threads that route requests (assign, match, wait)"
     )

@@ -17,12 +17,16 @@ SERVED = "served"
 
 
 class DecisionLog:
-    """Queues decisions and writes them to a WorkStore every `flush_s` seconds."""
+    """Queues decisions and writes them to a WorkStore every `flush_s` seconds, and each as
+    an MLflow trace when `traces` is set (traces.py)."""
 
-    def __init__(self, work: Any, flush_s: float = 0.5, maxsize: int = 100_000) -> None:
+    def __init__(
+        self, work: Any, flush_s: float = 0.5, maxsize: int = 100_000, traces: Any = None
+    ) -> None:
         self.work = work
+        self.traces = traces
         self.flush_s = flush_s
-        self.queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize)
+        self.queue: queue.Queue[tuple[dict[str, Any], Any]] = queue.Queue(maxsize)
         self.written = 0
         self.dropped = 0
         self._stop = threading.Event()
@@ -31,27 +35,31 @@ class DecisionLog:
     def start(self) -> None:
         self._thread.start()
 
-    def add(self, row: dict[str, Any]) -> None:
+    def add(self, row: dict[str, Any], timeline: Any = None) -> None:
+        """Queue a decision's row; `timeline` (traces.Steps, end time) makes its trace."""
         try:
-            self.queue.put_nowait(row)
+            self.queue.put_nowait((row, timeline))
         except queue.Full:
             self.dropped += 1
 
     def flush(self) -> None:
-        rows = []
+        items = []
         while True:
             try:
-                rows.append(self.queue.get_nowait())
+                items.append(self.queue.get_nowait())
             except queue.Empty:
                 break
-        if not rows:
+        if not items:
             return
+        rows = [row for row, _ in items]
         try:
             self.work.add_decisions(rows)
             self.written += len(rows)
         except Exception as exc:  # the store is down: the figures miss these, serving goes on
             self.dropped += len(rows)
             log.warning("routing decisions not written (%d): %s", len(rows), exc)
+        if self.traces is not None:
+            self.traces.write([(r, *t) for r, t in items if t is not None])
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_s):
@@ -64,3 +72,5 @@ class DecisionLog:
             self._thread.join(10)
         else:
             self.flush()
+        if self.traces is not None:
+            self.traces.flush()

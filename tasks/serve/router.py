@@ -64,6 +64,7 @@ from slimline.tasks.serve.openai import (
     stream_events,
 )
 from slimline.tasks.serve.shadow import Tally, emit_disabled, upstream_calls
+from slimline.tasks.serve.traces import Steps
 
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
@@ -181,11 +182,14 @@ class Router:
         }
 
     # --- the decision ----------------------------------------------------------------------
-    def decide(self, request: ChatRequest, assign_all: bool = False) -> Decision:
+    def decide(
+        self, request: ChatRequest, assign_all: bool = False, steps: Steps | None = None
+    ) -> Decision:
         """Who answers `request` (see the module); the small model's answer when it does.
-        `assign_all` finds the cluster of every request (replay's per-cluster figures)."""
+        `assign_all` finds the cluster of every request (replay's per-cluster figures);
+        `steps` records when each step ran (for the call's trace)."""
         try:
-            return self._decide(request, assign_all)
+            return self._decide(request, assign_all, steps or Steps())
         except Exception as exc:  # a bug must not cost the caller an answer
             log.exception("routing failed; the call goes upstream")
             return Decision(False, f"router_error: {type(exc).__name__}"[:64])
@@ -203,7 +207,7 @@ class Router:
             return Decision(False, "context_mismatch")
         return None
 
-    def _decide(self, request: ChatRequest, assign_all: bool) -> Decision:
+    def _decide(self, request: ChatRequest, assign_all: bool, steps: Steps) -> Decision:
         if request.unsupported:
             return Decision(False, "unsupported_request")
         champions = self.champions  # this request's view, whatever a swap does meanwhile
@@ -218,7 +222,9 @@ class Router:
         blocked = [c for c in disabled.values() if c.matches(record, self.secret)]
         cid = None
         if matching or blocked or assign_all:
+            started = time.perf_counter()
             cid, _ = self.assigner.assign(record, self._allowed([*matching, *blocked]))
+            steps.add("cluster assignment", started, {"slimline.cluster_id": cid})
         if not champions and not disabled:
             return Decision(False, "no_champion", cid)
         if not matching and not blocked:
@@ -262,18 +268,24 @@ class Router:
             return decision
         finally:
             decision.slm_ms = (time.perf_counter() - started) * 1000
+            generated = {"slimline.model": champion.name}
+            steps.add("slm generation", started, generated)
         decision.answer, decision.confidence = answer, answer.confidence
+        generated["slimline.confidence"] = answer.confidence
+        generated["slimline.completion_tokens"] = len(answer.token_ids)
+        started = time.perf_counter()
         decision.prompt_tokens = _prompt_tokens(tokenizer, prompt)
         parsed = decision.parsed = parse_response(answer.text)
         if not servable(parsed, record.tools, self.settings.promote.text_target) or (
             request.rule.required and not parsed.tool_calls
         ):
             decision.reason = "invalid_tool_call" if parsed.is_tool_call else "text_not_served"
-            return decision
-        if answer.confidence < champion.threshold:
+        elif answer.confidence < champion.threshold:
             decision.reason = "low_confidence"
-            return decision
-        decision.served, decision.reason = True, SERVED
+        else:
+            decision.served, decision.reason = True, SERVED
+        verdict = {"slimline.threshold": champion.threshold, "slimline.verdict": decision.reason}
+        steps.add("validation", started, verdict)
         return decision
 
     def _allowed(self, champions: list[Champion]) -> set[int] | None:
@@ -325,7 +337,8 @@ class Router:
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, body: bytes, relay: Any):
         """Answer one chat call: the small model, or `relay` (the proxy's) to the upstream."""
-        started = time.perf_counter()
+        steps = Steps()
+        started = steps.started
         headers = dict(scope.get("headers") or [])
         agent = headers.get(b"x-slimline-agent", b"").decode("latin-1") or None
         try:
@@ -338,11 +351,15 @@ class Router:
         except Exception:  # a bug must not cost the caller an answer
             log.exception("routing failed; the call goes upstream")
             decision = Decision(False, "router_error")
+        matched = decision.reason if decision is not None else "a champion's context"
+        steps.add("context match", started, {"slimline.verdict": matched})
         if decision is None:  # a champion may answer: off the event loop
             loop = asyncio.get_running_loop()
-            decision = await loop.run_in_executor(self.pool, self.decide, request)
+            decision = await loop.run_in_executor(self.pool, self.decide, request, False, steps)
+        answering = time.perf_counter()
         if decision.served:
             status = await self._answer(send, request, decision)
+            steps.add("slm answer", answering, {"http.status_code": status})
             fraction = self.settings.serve.shadow_fraction
             if fraction and random.random() < fraction and self.app is not None:
                 task = asyncio.ensure_future(self._shadow(scope, request, decision))
@@ -350,9 +367,12 @@ class Router:
                 task.add_done_callback(self._background.discard)
         else:
             status = await relay(scope, receive, send, body, {SERVED_BY: UPSTREAM})
+            why = {"slimline.reason": decision.reason, "http.status_code": status}
+            steps.add("fallback to the LLM", answering, why)
         if self.decisions is not None:
-            latency = (time.perf_counter() - started) * 1000
-            self.decisions.add(decision.row(status, latency, request.stream))
+            ended = time.perf_counter()
+            row = decision.row(status, (ended - started) * 1000, request.stream)
+            self.decisions.add(row, (steps, ended))
 
     async def _shadow(self, scope: Scope, request: ChatRequest, decision: Decision) -> None:
         """Ask the LLM too, compare, and stop the champion when live agreement falls short."""

@@ -54,7 +54,13 @@ def build_router(
     else:
         backend = LocalBackend(cfg.max_batch, cfg.batch_wait_ms)
     assigner = ClusterAssigner.from_store(settings, work)
-    decisions = DecisionLog(work) if record_decisions else None
+    traces = None
+    if record_decisions and cfg.traces:
+        from slimline.tasks.serve.traces import TraceLog
+        from slimline.tracking import mlflow_experiment
+
+        traces = TraceLog(settings.mlflow_tracking_uri, mlflow_experiment(settings))
+    decisions = DecisionLog(work, traces=traces) if record_decisions else None
     return Router(settings, backend, assigner, secret, decisions)
 
 

@@ -239,3 +239,47 @@ def test_status_and_report_show_the_live_figures_beside_the_held_out_ones(world,
     airline = summary["live"]["live_clusters"][str(world.clusters["tau2-airline"])]
     assert airline["served"] >= 2 and airline["served_share"] == 1.0
     assert "live traffic through the router" in summary_markdown(summary)
+
+
+def test_each_routed_call_is_an_mlflow_trace_with_its_steps_and_no_content(world, live):
+    import mlflow
+
+    router, url = live
+    mlflow.set_tracking_uri(world.settings.mlflow_tracking_uri)
+    experiment = mlflow.get_experiment_by_name(world.settings.tracking.experiment)
+
+    def traces():
+        router.decisions.flush()  # the earlier calls' traces are written, and exported
+        router.decisions.traces.flush()
+        return mlflow.search_traces(locations=[experiment.experiment_id], return_type="list")
+
+    before = len(traces())
+    record, body = airline_request(world)
+    served = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=120)
+    unknown = httpx.post(f"{url}/v1/chat/completions", json=WEATHER, timeout=60)
+    assert served.headers["x-slimline-served-by"] != "upstream"
+    assert unknown.headers["x-slimline-served-by"] == "upstream"
+
+    found = traces()
+    assert len(found) == before + 2  # one trace per call
+    by_who = {}
+    newest = sorted(found, key=lambda t: t.info.timestamp_ms)[-2:]
+    for trace in newest:
+        root = next(s for s in trace.data.spans if s.parent_id is None)
+        by_who[root.attributes["slimline.served_by"]] = trace
+    slm = by_who[served.headers["x-slimline-served-by"]]
+    names = {s.name for s in slm.data.spans}
+    assert {"chat.completions", "context match", "cluster assignment", "slm generation",
+            "validation", "slm answer"} <= names  # fmt: skip
+    generation = next(s for s in slm.data.spans if s.name == "slm generation")
+    assert 0.0 <= generation.attributes["slimline.confidence"] <= 1.0
+    fallback = by_who["upstream"]
+    step = next(s for s in fallback.data.spans if s.name == "fallback to the LLM")
+    assert step.attributes["slimline.reason"] == "context_mismatch"
+    assert step.end_time_ns > step.start_time_ns
+    # no message content, by default: neither the agent's words nor the tools' descriptions
+    for trace in (slm, fallback):
+        text = trace.to_json()
+        assert record.messages[-1].text()[:40] not in text
+        assert RAW_NAME not in text
+        assert WEATHER["messages"][-1]["content"] not in text
