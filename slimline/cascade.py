@@ -13,18 +13,24 @@ that the gate's figures can be tested without models.
 - `curve(answers)`: coverage and agreement at every threshold, for the MLflow figure.
 - `auroc(answers)`: how well the confidence ranks right answers above wrong ones among the
   servable answers (0.5: no better than chance).
-- `servable(parsed, tools, text_target)`: whether an answer may be served at all: tool calls
-  that all parse and are valid against the request's tools, or text when a text target is
+- `servable(parsed, tools, text_target, request)`: whether an answer may be served at all:
+  tool calls that all parse, are valid against the request's tools and copy every
+  identifier-like argument from the request (`uncopied`), or text when a text target is
   set. Evaluation and the router decide it with this one function.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from slimline.chat_format import ParsedResponse, call_is_valid, parameter_schemas
+
+if TYPE_CHECKING:
+    from slimline.record import CallRecord
 
 Rule = Literal["point", "wilson"]
 
@@ -143,11 +149,15 @@ def auroc(answers: list[Scored]) -> float | None:
 
 
 def servable(
-    parsed: ParsedResponse, tools: list[dict[str, Any]] | None, text_target: float | None
+    parsed: ParsedResponse,
+    tools: list[dict[str, Any]] | None,
+    text_target: float | None,
+    request: CallRecord | None = None,
 ) -> bool:
     """May this answer be served? Tool calls: every block parses to a call valid against the
-    request's tools (a call outside them never is). Text: only when a text target is set,
-    and the text is not empty."""
+    request's tools (a call outside them never is) and, given the `request`, copies every
+    identifier it passes from it (`uncopied`). Text: only when a text target is set, and the
+    text is not empty."""
     if parsed.is_tool_call:
         schemas = parameter_schemas(tools)
         return (
@@ -155,5 +165,42 @@ def servable(
             and bool(parsed.tool_calls)
             and bool(schemas)
             and all(call_is_valid(c, schemas) for c in parsed.tool_calls)
+            and not (request is not None and uncopied(parsed, request))
         )
     return text_target is not None and bool(parsed.text.strip())
+
+
+# an argument value that names something (a phone number, an account or line id, a card's
+# last digits, an order number): a digit among at least 4 characters
+_IDENTIFIER = re.compile(r"(?=.*\d).{4,}", re.S)
+
+
+def uncopied(parsed: ParsedResponse, request: CallRecord) -> list[str]:
+    """The identifier-like string arguments of the answer's tool calls that appear nowhere in
+    the request (its messages, earlier tool calls and results, its tools).
+
+    A small model must copy such a value from the call it answers. One it wrote from memory
+    is wrong for any other customer: an adapter trained on scrubbed calls, where scrub gave
+    one customer's phone number the same surrogate in every conversation, learnt to write
+    that surrogate, and agreed with the scrubbed test calls while every raw call it served
+    got a lookup of a number that does not exist. Such answers are never served."""
+    seen = json.dumps(
+        [m.model_dump(mode="json") for m in request.messages] + [request.tools],
+        ensure_ascii=False,
+    )
+    out: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            if _IDENTIFIER.fullmatch(value) and value not in seen:
+                out.append(value)
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    for call in parsed.tool_calls:
+        walk(call.get("arguments"))
+    return out

@@ -106,8 +106,8 @@ class Answers:
                     score.type_correct and text_target is not None and measure is not None
                     and measure >= text_target
                 )  # fmt: skip
-            out.append(Scored(self.confidences[i], servable(parsed, record.tools, text_target),
-                              agrees))  # fmt: skip
+            may = servable(parsed, record.tools, text_target, record)
+            out.append(Scored(self.confidences[i], may, agrees))
         return out
 
     def metrics(self) -> dict[str, float | None]:

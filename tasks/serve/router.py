@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from slimline.cascade import servable
+from slimline.cascade import servable, uncopied
 from slimline.chat_format import ParsedResponse, parse_response, to_plain_messages
 from slimline.config import Settings
 from slimline.decoding import Answer
@@ -276,7 +276,9 @@ class Router:
         started = time.perf_counter()
         decision.prompt_tokens = _prompt_tokens(tokenizer, prompt)
         parsed = decision.parsed = parse_response(answer.text)
-        if not servable(parsed, record.tools, self.settings.promote.text_target) or (
+        if parsed.is_tool_call and uncopied(parsed, record):
+            decision.reason = "uncopied_identifier"  # written from memory: never served
+        elif not servable(parsed, record.tools, self.settings.promote.text_target, record) or (
             request.rule.required and not parsed.tool_calls
         ):
             decision.reason = "invalid_tool_call" if parsed.is_tool_call else "text_not_served"

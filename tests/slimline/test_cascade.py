@@ -3,6 +3,8 @@ tiny samples, what a threshold serves, the curve and the AUROC."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from slimline.cascade import (
@@ -108,3 +110,50 @@ def test_only_valid_tool_calls_within_the_tools_are_servable_and_text_needs_a_ta
     assert not servable(good, [], None)  # a request without tools gets no tool call
     assert not servable(text, tools, None) and servable(text, tools, 0.8)
     assert not servable(parse_response("  "), tools, 0.8)
+
+
+def test_an_identifier_the_request_does_not_hold_is_never_served():
+    from slimline.cascade import servable, uncopied
+    from slimline.chat_format import parse_response
+    from slimline.record import CallRecord, Message
+
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "find_customer",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"phone": {"type": "string"}, "tier": {"type": "string"}},
+                    "required": ["phone"],
+                },
+            },
+        }
+    ]
+    request = CallRecord(
+        id="c1",
+        source="test",
+        agent="bank-desk",
+        timestamp="2026-12-04T00:00:00Z",
+        model="gpt-4.1-mini",
+        conversation_id="conv-1",
+        messages=[
+            Message(role="system", content="You help Ngozi Adeyemi-Okafor's bank."),
+            Message(role="user", content="Hi, my number is 0803 555 7712, tier gold."),
+        ],
+        tools=tools,
+        response=Message(role="assistant", content="..."),
+    )
+
+    def answer(phone: str, tier: str = "gold") -> object:
+        call = {"name": "find_customer", "arguments": {"phone": phone, "tier": tier}}
+        return parse_response(f"<tool_call>{json.dumps(call)}</tool_call>")
+
+    copied = answer("0803 555 7712")
+    remembered = answer("564-782-9560")  # a value from other calls, not from this one
+    assert uncopied(copied, request) == [] and servable(copied, tools, None, request)
+    assert uncopied(remembered, request) == ["564-782-9560"]
+    assert not servable(remembered, tools, None, request)
+    assert servable(remembered, tools, None)  # without the request, only the schema counts
+    # words and short values are not identifiers: "platinum" need not be copied
+    assert uncopied(answer("0803 555 7712", "platinum"), request) == []
