@@ -1,7 +1,10 @@
-"""`make demo`: the nightly flow once on the bundled real agent calls, with the demo profile.
+"""`make demo`: the nightly flow once on the bundled real agent calls, with the demo profile,
+then some held-out calls replayed through the router.
 
-Prints progress as the stages run, the night's figures and headline, then how to look at
-the runs in the MLflow and Prefect UIs.
+Prints progress as the stages run, the night's figures and headline; replays through the
+router (`slimline replay`) the first test calls of each trained cluster (calls its adapter
+never trained on) and one call of each other agent, printing who answered each and the
+share served; then how to look at the runs in the MLflow and Prefect UIs.
 """
 
 from __future__ import annotations
@@ -32,12 +35,37 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         if exc.code:
             return int(exc.code)
+    code = _replay(args.home, Path(args.source))
+    if code:
+        return code
     print(f"\nDemo finished in {time.perf_counter() - started:.0f} s. Look at the runs:")
     print(
         f"  make ui            # MLflow UI on http://127.0.0.1:5000, Prefect on :4200 ({args.home})"
     )
     print(f"  .venv/bin/slimline --home {args.home} status")
     print(f"  .venv/bin/slimline --home {args.home} report")
+    return 0
+
+
+def _replay(home: str, source: Path, per_cluster: int = 8) -> int:
+    """Held-out calls of the night through the router, offline (`slimline replay`)."""
+    from slimline.cli import app
+    from slimline.runtime import flow_settings
+    from slimline.tasks.serve.replay import heldout_ids, write_sample
+
+    settings = flow_settings(home, None, "demo")
+    sample = settings.home / "demo-replay.jsonl"
+    calls = write_sample(source, heldout_ids(settings, per_cluster), 1, sample)
+    cmd = ["--home", home, "--profile", "demo", "replay", "--source", str(sample), "--verbose"]
+    print(
+        f"\n$ slimline {' '.join(cmd)}\n# {calls} bundled calls: the first {per_cluster} test "
+        "calls of each trained cluster and one call of each other agent; who answers each",
+        flush=True,
+    )
+    try:
+        app(cmd, prog_name="slimline", standalone_mode=False)
+    except SystemExit as exc:
+        return int(exc.code or 0)
     return 0
 
 

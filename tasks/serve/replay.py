@@ -29,6 +29,12 @@ UNASSIGNED = "unassigned"
 def read_calls(path: Path) -> Iterator[CallRecord]:
     """The calls logged in a JSONL file (plain or gzip; any shape collect reads); lines that
     are not calls are skipped."""
+    for _, records in _logged_lines(path):
+        yield from records
+
+
+def _logged_lines(path: Path) -> Iterator[tuple[str, list[CallRecord]]]:
+    """Each line of a call log with the calls it holds."""
     from slimline.tasks.collect.formats import RecordBuilder
     from slimline.tasks.collect.parse import parse_object
 
@@ -42,7 +48,50 @@ def read_calls(path: Path) -> Iterator[CallRecord]:
                 obj = json.loads(line)
             except ValueError:
                 continue
-            yield from parse_object(obj, str(path), f"line {n}", builder).records
+            yield line, parse_object(obj, str(path), f"line {n}", builder).records
+
+
+def heldout_ids(settings: Any, per_model: int) -> set[str]:
+    """Up to `per_model` TEST calls of each registered cluster model's newest candidate
+    (alias `champion`, else `challenger`): calls its adapter never trained on and its
+    threshold never saw, as evaluation logged them (evaluation/challenger.json)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    client = mlflow.MlflowClient()
+    ids: set[str] = set()
+    for model in client.search_registered_models():
+        aliases = model.aliases or {}
+        version = aliases.get("champion") or aliases.get("challenger")
+        if version is None:
+            continue
+        run_id = client.get_model_version(model.name, str(version)).run_id
+        try:
+            path = client.download_artifacts(run_id, "evaluation/challenger.json")
+        except Exception:  # not evaluated
+            continue
+        examples = json.loads(Path(path).read_text())["examples"]
+        ids.update(e["call_id"] for e in examples[:per_model])
+    return ids
+
+
+def write_sample(source: Path, ids: set[str], others_per_agent: int, out: Path) -> int:
+    """Write to `out` the lines of `source` holding the calls `ids`, and the first
+    `others_per_agent` calls of every agent none of `ids` belongs to; returns the calls."""
+    kept: list[str] = []
+    own: set[str | None] = set()
+    others: dict[str | None, list[str]] = {}
+    for line, records in _logged_lines(source):
+        if any(r.id in ids for r in records):
+            kept.append(line)
+            own.update(r.agent for r in records)
+        elif records:
+            lines = others.setdefault(records[0].agent, [])
+            if len(lines) < others_per_agent:
+                lines.append(line)
+    kept += [line for agent, lines in others.items() if agent not in own for line in lines]
+    out.write_text("".join(line if line.endswith("\n") else line + "\n" for line in kept))
+    return len(kept)
 
 
 def _p50(values: list[float]) -> float | None:
