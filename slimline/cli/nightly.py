@@ -41,6 +41,7 @@ def report(
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """What promoted SLMs serve now: share of calls, quality vs the teacher, cost saved."""
+    from slimline.tasks.report.per_task import tasks_markdown
     from slimline.tasks.report.stage import run_report
     from slimline.tasks.report.summary import summary_markdown
 
@@ -50,6 +51,9 @@ def report(
         emit({**result.summary, "headline": result.headline}, True)
     else:
         typer.echo(summary_markdown(result.summary))
+        tasks = tasks_markdown(result.summary["clusters"])
+        if tasks:
+            typer.echo(f"\n## Tasks inside each cluster\n\n{tasks}")
 
 
 def register(app: typer.Typer) -> None:
