@@ -5,12 +5,19 @@ Layout: $SLIMLINE_HOME/adapters/<slug>/v<version>/
     adapter_config.json, adapter_model.safetensors   the PEFT adapter (as trained)
     tokenizer files                                  as training saved them
     distilled_context.json                           the context the adapter learnt
+    merged/                                          DoRA only: base + adapter merged
     slimline-bundle.json                             the manifest (see `export_bundle`)
 and $SLIMLINE_HOME/adapters/<slug>/current names the version that serves.
 
 vLLM: `vllm serve BASE --enable-lora --lora-modules <slug>=<bundle dir>`; LoRAX: the bundle
 directory as `adapter_id` with `adapter_source=local`. A router strips the distilled context
 (by its hash) from requests before they reach the adapter.
+
+vLLM, SGLang and llama.cpp load LoRA adapters, not DoRA ones: a DoRA champion's bundle also
+holds the base model with the adapter merged into its weights (`merged/`, a plain
+transformers model folder, PEFT `merge_and_unload`), and the manifest's `serve_form` says
+which form a server should load (`adapter` or `merged`). The local backend loads the adapter
+either way (PEFT runs DoRA itself).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from slimline.tasks.promote import registry
 from slimline.tracking import BASE_MODEL_TAG, CHAMPION, CLUSTER_TAG, METRIC_TAG_PREFIX, SLUG_TAG
 
 MANIFEST = "slimline-bundle.json"
+MERGED = "merged"
 
 
 class Bundle(BaseModel):
@@ -97,10 +105,29 @@ def export_bundle(settings: Settings, model_name: str, version: int | str | None
         },
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    manifest["serve_form"] = "adapter"
+    if manifest["use_dora"] and settings.serve.merge_dora:
+        merge_adapter(tmp, base_model, tmp / MERGED)
+        manifest["serve_form"], manifest["merged_dir"] = "merged", MERGED
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
     shutil.rmtree(target, ignore_errors=True)
     tmp.replace(target)
     return Bundle(path=target, manifest=manifest)
+
+
+def merge_adapter(adapter_dir: Path, base_model: str, out: Path) -> Path:
+    """Save `base_model` with the adapter in `adapter_dir` merged into its weights to `out`
+    (a plain transformers folder with the tokenizer): how servers that load only LoRA
+    adapters serve a DoRA one."""
+    from peft import PeftModel
+
+    from slimline.models import load_model
+
+    model, tokenizer = load_model(base_model)
+    merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    merged.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
 
 
 def smoke_test(bundle: Bundle, max_new_tokens: int = 24) -> dict[str, Any]:
