@@ -17,7 +17,9 @@ directly, and what a champion costs to answer on this machine's CPU.
    process's RSS; the base model is loaded once, before the first adapter).
 
 Aim (issue 18): at most 5 ms added at p50 and 50 ms at p99 on the fallback path.
-BENCH_SERVE_REQUESTS (default 200) and BENCH_SERVE_TOKENS (default 32) change the run.
+BENCH_SERVE_REQUESTS (default 200) and BENCH_SERVE_TOKENS (default 32) change the run;
+BENCH_SERVE_TRACES_AB=N adds N rounds of the fallback phase with the router's MLflow traces
+on, then off (`SLIMLINE_SERVE__TRACES`), to show what tracing costs.
 """
 
 from __future__ import annotations
@@ -196,6 +198,16 @@ def main(out_dir: Path) -> dict[str, Any]:
     result: dict[str, Any] = {"requests_per_phase": n, "concurrency": 20, "aims": AIMS}
     print("   fallback path (no champion: every call forwarded)", flush=True)
     result["fallback"] = fallback([o["request"] for o in objects], n)
+    if os.environ.get("BENCH_SERVE_TRACES_AB"):  # the MLflow traces' cost, rounds alternated
+        rounds: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
+        for _ in range(int(os.environ["BENCH_SERVE_TRACES_AB"])):
+            for label, flag in (("on", "true"), ("off", "false")):
+                os.environ["SLIMLINE_SERVE__TRACES"] = flag
+                r = fallback([o["request"] for o in objects], n)
+                rounds[label].append({k: v for k, v in r.items() if k.startswith("added_")})
+                print(f"   traces {label}: {json.dumps(rounds[label][-1])}", flush=True)
+        os.environ.pop("SLIMLINE_SERVE__TRACES")
+        result["traces_ab"] = rounds
     records = [from_chat_completion_pair(o, "tau2", f"line {i}") for i, o in enumerate(objects)]
     result["context_check"] = context_check(records[:400])
     print(f"   context check: {result['context_check']['ms_per_call']} ms per call", flush=True)

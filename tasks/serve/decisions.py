@@ -33,6 +33,8 @@ class DecisionLog:
         self._thread = threading.Thread(target=self._run, name="slimline-decisions", daemon=True)
 
     def start(self) -> None:
+        if self.traces is not None:
+            self.traces.start()
         self._thread.start()
 
     def add(self, row: dict[str, Any], timeline: Any = None) -> None:
@@ -73,4 +75,4 @@ class DecisionLog:
         else:
             self.flush()
         if self.traces is not None:
-            self.traces.flush()
+            self.traces.close()

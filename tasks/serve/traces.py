@@ -7,14 +7,18 @@ confidence, threshold, HTTP status) with a child span per step the call went thr
 `validation`, then `slm answer` or `fallback to the LLM`. No message content: no inputs or
 outputs are set, only figures and names (`serve.traces: false` turns traces off).
 
-The router times each step as it goes (`Steps`); the spans are written afterwards from a
-background thread (`TraceLog`, fed by the decision log's thread) with those times, so tracing
-never adds to a call's latency and a tracking store that is down costs traces, not answers.
+The router times each step as it goes (`Steps`); the spans are written afterwards, with
+those times, by a writer PROCESS (`TraceLog`, fed by the decision log's thread): building and
+exporting spans is Python work that, in the router's process, would hold the GIL the event
+loop needs (measured: p99 added latency 148 ms with spans written in a thread against 21 ms
+without traces; docs/serve.md). A tracking store that is down costs traces, never answers.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import queue
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,70 +55,130 @@ class Steps:
 
 
 class TraceLog:
-    """Writes traces to the MLflow experiment `experiment_id` at `tracking_uri`."""
+    """Hands traces to a writer process that writes them to the MLflow experiment
+    `experiment_id` at `tracking_uri` (started on the first write)."""
 
     def __init__(self, tracking_uri: str, experiment_id: str) -> None:
         self.tracking_uri = tracking_uri
         self.experiment_id = experiment_id
-        self.written = 0
-        self.failed = 0
+        self._ctx = multiprocessing.get_context("spawn")
+        self._queue: Any = None
+        self._done: Any = None
+        self._process: Any = None
+        self.sent = 0
+        self.dropped = 0
+
+    def start(self) -> None:
+        """Start the writer now (the router does at its start: the process's imports take
+        seconds of CPU that should not land on the first calls)."""
+        if self._process is None:
+            self._start()
+
+    def _start(self) -> None:
+        self._queue, self._done = self._ctx.Queue(10_000), self._ctx.Queue()
+        self._process = self._ctx.Process(
+            target=_writer,
+            args=(self.tracking_uri, self.experiment_id, self._queue, self._done),
+            name="slimline-traces",
+            daemon=True,
+        )
+        self._process.start()
 
     def write(self, items: list[tuple[dict[str, Any], Steps, float]]) -> None:
-        """One trace per (decision row, steps, end time); a failure is counted and logged
-        once per batch, never raised."""
-        import mlflow
+        """Queue one trace per (decision row, steps, end time); never blocks or raises."""
+        if not items:
+            return
+        if self._process is None:
+            self._start()
+        try:
+            self._queue.put_nowait(items)
+            self.sent += len(items)
+        except queue.Full:
+            self.dropped += len(items)
 
-        mlflow.set_tracking_uri(self.tracking_uri)
-        for row, steps, ended in items:
+    def flush(self, timeout: float = 60.0) -> None:
+        """Wait until every trace queued so far is written and exported."""
+        if self._process is None or not self._process.is_alive():
+            return
+        self._queue.put("flush")
+        try:
+            self._done.get(timeout=timeout)
+        except queue.Empty:
+            log.warning("routing traces: the writer did not flush within %.0f s", timeout)
+
+    def close(self) -> None:
+        """Flush and stop the writer process."""
+        if self._process is None:
+            return
+        self.flush()
+        self._queue.put(None)
+        self._process.join(15)
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process = None
+
+
+def _writer(tracking_uri: str, experiment_id: str, inbox: Any, done: Any) -> None:
+    """The writer process: traces from `inbox` until None; "flush" exports and answers."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    failed = 0
+    while True:
+        item = inbox.get()
+        if item is None:
+            break
+        if item == "flush":
+            mlflow.flush_trace_async_logging()
+            done.put(True)
+            continue
+        for row, steps, ended in item:
             try:
-                self._one(mlflow, row, steps, ended)
-                self.written += 1
+                _write_one(mlflow, experiment_id, row, steps, ended)
             except Exception as exc:
-                self.failed += 1
-                log.warning("routing trace not written: %s: %s", type(exc).__name__, exc)
-                return
+                failed += 1
+                if failed == 1 or failed % 1000 == 0:
+                    log.warning("routing traces not written (%d): %s", failed, exc)
+    mlflow.flush_trace_async_logging()
 
-    def flush(self) -> None:
-        import mlflow
 
-        mlflow.flush_trace_async_logging()
-
-    def _one(self, mlflow: Any, row: dict[str, Any], steps: Steps, ended: float) -> None:
-        served = bool(row.get("served"))
-        attributes = {
-            "slimline.served_by": _served_by(row),
-            "slimline.reason": row.get("reason") or "",
-            "slimline.stream": bool(row.get("stream")),
-            "http.status_code": row.get("status"),
-        }
-        for key in ("cluster_id", "model", "version", "confidence", "threshold"):
-            if row.get(key) is not None:
-                attributes[f"slimline.{key}"] = row[key]
-        root = mlflow.start_span_no_context(
-            name=ROOT,
-            span_type="CHAIN",
-            attributes=attributes,
-            experiment_id=self.experiment_id,
-            start_time_ns=steps.wall_ns,
+def _write_one(
+    mlflow: Any, experiment_id: str, row: dict[str, Any], steps: Steps, ended: float
+) -> None:
+    served = bool(row.get("served"))
+    attributes = {
+        "slimline.served_by": _served_by(row),
+        "slimline.reason": row.get("reason") or "",
+        "slimline.stream": bool(row.get("stream")),
+        "http.status_code": row.get("status"),
+    }
+    for key in ("cluster_id", "model", "version", "confidence", "threshold"):
+        if row.get(key) is not None:
+            attributes[f"slimline.{key}"] = row[key]
+    root = mlflow.start_span_no_context(
+        name=ROOT,
+        span_type="CHAIN",
+        attributes=attributes,
+        experiment_id=experiment_id,
+        start_time_ns=steps.wall_ns,
+    )
+    for name, start, end, extra in steps.steps:
+        child = mlflow.start_span_no_context(
+            name=name,
+            span_type=SPAN_TYPES.get(name, "UNKNOWN"),
+            parent_span=root,
+            attributes=extra,
+            start_time_ns=steps.ns(start),
         )
-        for name, start, end, extra in steps.steps:
-            child = mlflow.start_span_no_context(
-                name=name,
-                span_type=SPAN_TYPES.get(name, "UNKNOWN"),
-                parent_span=root,
-                attributes=extra,
-                start_time_ns=steps.ns(start),
-            )
-            child.end(end_time_ns=steps.ns(end))
-        status = row.get("status")
-        failed = (
-            status is None or status >= 500 or str(row.get("reason", "")).startswith("router_error")
-        )
-        root.end(
-            status="ERROR" if failed else "OK",
-            attributes={"slimline.served": served},
-            end_time_ns=steps.ns(ended),
-        )
+        child.end(end_time_ns=steps.ns(end))
+    status = row.get("status")
+    reason = str(row.get("reason", ""))
+    failed = status is None or status >= 500 or reason.startswith("router_error")
+    root.end(
+        status="ERROR" if failed else "OK",
+        attributes={"slimline.served": served},
+        end_time_ns=steps.ns(ended),
+    )
 
 
 def _served_by(row: dict[str, Any]) -> str:
