@@ -55,23 +55,19 @@ def heldout_ids(settings: Any, per_model: int) -> set[str]:
     """Up to `per_model` TEST calls of each registered cluster model's newest candidate
     (alias `champion`, else `challenger`): calls its adapter never trained on and its
     threshold never saw, as evaluation logged them (evaluation/challenger.json)."""
-    import mlflow
+    from slimline.tasks.promote import registry
+    from slimline.tasks.report.per_task import evaluated_answers
+    from slimline.tracking import CHALLENGER, CHAMPION
 
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    client = mlflow.MlflowClient()
+    client = registry.client_for(settings.mlflow_tracking_uri)
     ids: set[str] = set()
     for model in client.search_registered_models():
-        aliases = model.aliases or {}
-        version = aliases.get("champion") or aliases.get("challenger")
-        if version is None:
-            continue
-        run_id = client.get_model_version(model.name, str(version)).run_id
-        try:
-            path = client.download_artifacts(run_id, "evaluation/challenger.json")
-        except Exception:  # not evaluated
-            continue
-        examples = json.loads(Path(path).read_text())["examples"]
-        ids.update(e["call_id"] for e in examples[:per_model])
+        version = registry.version_by_alias(
+            client, model.name, CHAMPION
+        ) or registry.version_by_alias(client, model.name, CHALLENGER)
+        if version is not None and version.run_id:
+            answers = evaluated_answers(client, version.run_id)
+            ids.update(a["call_id"] for a in answers[:per_model])
     return ids
 
 

@@ -276,12 +276,13 @@ class Router:
         started = time.perf_counter()
         decision.prompt_tokens = _prompt_tokens(tokenizer, prompt)
         parsed = decision.parsed = parse_response(answer.text)
-        if parsed.is_tool_call and uncopied(parsed, record):
-            decision.reason = "uncopied_identifier"  # written from memory: never served
-        elif not servable(parsed, record.tools, self.settings.promote.text_target, record) or (
+        if not servable(parsed, record.tools, self.settings.promote.text_target, record) or (
             request.rule.required and not parsed.tool_calls
         ):
-            decision.reason = "invalid_tool_call" if parsed.is_tool_call else "text_not_served"
+            if parsed.is_tool_call and uncopied(parsed, record):
+                decision.reason = "uncopied_identifier"  # written from memory: never served
+            else:
+                decision.reason = "invalid_tool_call" if parsed.is_tool_call else "text_not_served"
         elif answer.confidence < champion.threshold:
             decision.reason = "low_confidence"
         else:
