@@ -48,24 +48,30 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _replay(home: str, source: Path, per_cluster: int = 8) -> int:
-    """Held-out calls of the night through the router, offline (`slimline replay`)."""
+    """Held-out calls of the night through the router, offline (`slimline replay`). The
+    calls are raw, as logged: their sample lives in a temporary file removed afterwards,
+    never in SLIMLINE_HOME, where raw calls belong in the raw store only."""
+    import tempfile
+
     from slimline.cli import app
     from slimline.runtime import flow_settings
     from slimline.tasks.serve.replay import heldout_ids, write_sample
 
     settings = flow_settings(home, None, "demo")
-    sample = settings.home / "demo-replay.jsonl"
-    calls = write_sample(source, heldout_ids(settings, per_cluster), 1, sample)
-    cmd = ["--home", home, "--profile", "demo", "replay", "--source", str(sample), "--verbose"]
-    print(
-        f"\n$ slimline {' '.join(cmd)}\n# {calls} bundled calls: the first {per_cluster} test "
-        "calls of each trained cluster and one call of each other agent; who answers each",
-        flush=True,
-    )
-    try:
-        app(cmd, prog_name="slimline", standalone_mode=False)
-    except SystemExit as exc:
-        return int(exc.code or 0)
+    with tempfile.TemporaryDirectory(prefix="slimline-demo-replay-") as tmp:
+        sample = Path(tmp) / "calls.jsonl"
+        calls = write_sample(source, heldout_ids(settings, per_cluster), 1, sample)
+        cmd = ["--home", home, "--profile", "demo", "replay", "--source", str(sample), "-v"]
+        print(
+            f"\n$ slimline {' '.join(cmd)}\n# {calls} of the bundled calls (a temporary "
+            f"file): the first {per_cluster} test calls of each trained cluster and one call "
+            "of each other agent; who answers each",
+            flush=True,
+        )
+        try:
+            app(cmd, prog_name="slimline", standalone_mode=False)
+        except SystemExit as exc:
+            return int(exc.code or 0)
     return 0
 
 
