@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_proxy import AIMS, _bodies, _free_port, _phase, _stop, _wait_http
+from benchmarks.bench_proxy import AIMS, _bodies, _cpu_s, _free_port, _phase, _stop, _wait_http
 from benchmarks.common import REPO, tau2_objects
 
 
@@ -74,7 +74,12 @@ def fallback(requests: list[dict[str, Any]], n: int) -> dict[str, Any]:
         for kind, stream in (("json", False), ("sse", True)):
             bodies = _bodies(requests, 0, n, stream)
             direct = asyncio.run(_phase(f"{s['up_url']}/v1", bodies, stream))
+            cpu = _cpu_s(s["router"].pid, children=True)
             routed = asyncio.run(_phase(f"{s['url']}/v1", bodies, stream))
+            time.sleep(1.0)  # the decision log and the writers catch up
+            cpu = _cpu_s(s["router"].pid, children=True) - cpu
+            # the router's processes (event loop, the proxy's writer, the traces' writer)
+            routed["router_cpu_ms_per_request"] = round(1000 * cpu / len(bodies), 2)
             out[f"direct_{kind}"], out[f"router_{kind}"] = direct, routed
             for field in ("p50_ms", "p99_ms"):
                 out[f"added_{kind}_{field}"] = round(routed[field] - direct[field], 2)
@@ -82,7 +87,8 @@ def fallback(requests: list[dict[str, Any]], n: int) -> dict[str, Any]:
             print(
                 f"   {kind}: direct p50 {direct['p50_ms']} p99 {direct['p99_ms']} ms "
                 f"{direct['rps']} req/s | router p50 {routed['p50_ms']} p99 {routed['p99_ms']} "
-                f"ms {routed['rps']} req/s, errors {routed['errors']}",
+                f"ms {routed['rps']} req/s, errors {routed['errors']}, "
+                f"{routed['router_cpu_ms_per_request']} ms CPU per request",
                 flush=True,
             )
         time.sleep(1.0)  # the decision log writes every 0.5 s

@@ -76,6 +76,13 @@ class ServeConfig(BaseModel):
         description="log each routed call as an MLflow trace in the tracking experiment "
         "(steps, times, who answered and why; never message content)",
     )
+    traces_sample: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="share of the calls no champion took up (no champion, context mismatch, "
+        "unsupported) written as traces; calls a champion answered or tried are always traced",
+    )
     workers: int = Field(
         default=32, ge=1, description="threads that route requests (assign, match, wait)"
     )

@@ -364,7 +364,7 @@ class Router:
             status = await self._answer(send, request, decision)
             steps.add("slm answer", answering, {"http.status_code": status})
             fraction = self.settings.serve.shadow_fraction
-            if fraction and random.random() < fraction and self.app is not None:
+            if _sampled(fraction) and self.app is not None:
                 task = asyncio.ensure_future(self._shadow(scope, request, decision))
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
@@ -375,7 +375,8 @@ class Router:
         if self.decisions is not None:
             ended = time.perf_counter()
             row = decision.row(status, (ended - started) * 1000, request.stream)
-            self.decisions.add(row, (steps, ended))
+            traced = decision.champion is not None or _sampled(self.settings.serve.traces_sample)
+            self.decisions.add(row, (steps, ended) if traced else None)
 
     async def _shadow(self, scope: Scope, request: ChatRequest, decision: Decision) -> None:
         """Ask the LLM too, compare, and stop the champion when live agreement falls short."""
@@ -440,6 +441,10 @@ class Router:
             await send({"type": "http.response.body", "body": event, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return 200
+
+
+def _sampled(fraction: float) -> bool:
+    return fraction >= 1 or (fraction > 0 and random.random() < fraction)
 
 
 def _prompt_tokens(tokenizer: Any, prompt: list[dict[str, str]]) -> int:

@@ -16,6 +16,7 @@ without traces; docs/serve.md). A tracking store that is down costs traces, neve
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import queue
@@ -26,6 +27,8 @@ from typing import Any
 log = logging.getLogger("slimline.serve")
 
 ROOT = "chat.completions"
+# the writer's scheduling priority: on a busy machine its spans wait, not the router's calls
+WRITER_NICE = 10
 # span types MLflow's UI knows: a step's name -> its type
 SPAN_TYPES = {
     "context match": "PARSER",
@@ -120,6 +123,10 @@ class TraceLog:
 
 def _writer(tracking_uri: str, experiment_id: str, inbox: Any, done: Any) -> None:
     """The writer process: traces from `inbox` until None; "flush" exports and answers."""
+    import os
+
+    with contextlib.suppress(OSError):  # behind the router's event loop when CPU is short
+        os.nice(WRITER_NICE)
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)

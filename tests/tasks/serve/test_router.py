@@ -253,14 +253,23 @@ def test_each_routed_call_is_an_mlflow_trace_with_its_steps_and_no_content(world
         router.decisions.traces.flush()
         return mlflow.search_traces(locations=[experiment.experiment_id], return_type="list")
 
-    before = len(traces())
-    record, body = airline_request(world)
-    served = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=120)
-    unknown = httpx.post(f"{url}/v1/chat/completions", json=WEATHER, timeout=60)
+    cfg = router.settings.serve
+    sample = cfg.traces_sample
+    try:
+        cfg.traces_sample = 1.0  # every call
+        before = len(traces())
+        record, body = airline_request(world)
+        served = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=120)
+        unknown = httpx.post(f"{url}/v1/chat/completions", json=WEATHER, timeout=60)
+        found = traces()
+        cfg.traces_sample = 0.0  # a call no champion took up is not traced; the others are
+        httpx.post(f"{url}/v1/chat/completions", json=WEATHER, timeout=60)
+        httpx.post(f"{url}/v1/chat/completions", json=body, timeout=120)
+        assert len(traces()) == len(found) + 1
+    finally:
+        cfg.traces_sample = sample
     assert served.headers["x-slimline-served-by"] != "upstream"
     assert unknown.headers["x-slimline-served-by"] == "upstream"
-
-    found = traces()
     assert len(found) == before + 2  # one trace per call
     by_who = {}
     newest = sorted(found, key=lambda t: t.info.timestamp_ms)[-2:]
