@@ -218,6 +218,27 @@ def create_app(upstream: str, store_url: str, config: CollectConfig, router: Any
         else:
             await relay(scope, receive, send, body)
 
+    def recorded(
+        body: bytes,
+        answer: bytes | StreamAssembler,
+        started: float,
+        headers_in: list[tuple[bytes, bytes]],
+        streamed: bool,
+    ) -> Call:
+        """The call for the recorder, which parses, checks and stores it."""
+        too_big = len(body) > config.max_line_bytes
+        return Call(
+            # a body over the limit is set aside, not parsed: only its start is kept
+            request=body[: 4 * config.quarantine_text_bytes] if too_big else body,
+            response=answer,
+            timestamp=_now(),
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            agent=_header(headers_in, b"x-slimline-agent"),
+            conversation_id=_header(headers_in, b"x-slimline-conversation"),
+            streamed=streamed,
+            set_aside=f"request body over {config.max_line_bytes:,} bytes" if too_big else None,
+        )
+
     async def relay(
         scope: Scope,
         receive: Receive,
@@ -245,21 +266,9 @@ def create_app(upstream: str, store_url: str, config: CollectConfig, router: Any
         if extra_headers:
             headers.update(extra_headers)
         is_stream = "text/event-stream" in upstream_response.headers.get("content-type", "")
-        too_big = len(body) > config.max_line_bytes
 
         def call(answer: bytes | StreamAssembler) -> Call:
-            """The call for the recorder, which parses, checks and stores it."""
-            return Call(
-                # a body over the limit is set aside, not parsed: only its start is kept
-                request=body[: 4 * config.quarantine_text_bytes] if too_big else body,
-                response=answer,
-                timestamp=_now(),
-                latency_ms=round((time.perf_counter() - started) * 1000, 3),
-                agent=_header(headers_in, b"x-slimline-agent"),
-                conversation_id=_header(headers_in, b"x-slimline-conversation"),
-                streamed=is_stream,
-                set_aside=f"request body over {config.max_line_bytes:,} bytes" if too_big else None,
-            )
+            return recorded(body, answer, started, headers_in, is_stream)
 
         if not is_stream:
             try:
@@ -311,9 +320,11 @@ def create_app(upstream: str, store_url: str, config: CollectConfig, router: Any
                 recorder.submit(call(assembler))
         return status if finished else 0
 
-    async def forward(body: bytes, scope: Scope) -> tuple[int, bytes]:
-        """Send a chat call upstream with the caller's headers and read the whole answer,
-        recording nothing (the router's shadow checks); raises the client's errors."""
+    async def forward(body: bytes, scope: Scope, record: bool = False) -> tuple[int, bytes]:
+        """Send a chat call upstream with the caller's headers and read the whole answer
+        (the router's shadow checks); a 200 answer is recorded in the raw store like a relayed
+        call when `record` is set; raises the client's errors."""
+        started = time.perf_counter()
         client: aiohttp.ClientSession = app.state.client
         async with client.post(
             upstream_url("chat/completions", scope),
@@ -321,7 +332,10 @@ def create_app(upstream: str, store_url: str, config: CollectConfig, router: Any
             headers=_request_headers(scope["headers"]),
             proxy=proxy,
         ) as answer:
-            return answer.status, await answer.read()
+            status, content = answer.status, await answer.read()
+        if record and status == 200:
+            recorder.submit(recorded(body, content, started, scope["headers"], False))
+        return status, content
 
     app.chat_completions = chat_completions
     app.state.relay = relay

@@ -384,7 +384,9 @@ class Router:
         assert champion is not None and parsed is not None
         body = {k: v for k, v in request.body.items() if k not in ("stream", "stream_options")}
         try:
-            status, content = await self.app.state.forward(json.dumps(body).encode(), scope)
+            # recorded in the raw store: the LLM's answer to a call it did not answer is
+            # what the next night learns from
+            status, content = await self.app.state.forward(json.dumps(body).encode(), scope, True)
         except Exception as exc:
             log.info("shadow call of %s failed: %s", champion.name, exc)
             return

@@ -13,6 +13,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_champion_that_disagrees_with_the_llm_live_stops_serving(served, upstream):
+    from slimline.store import RawStore
     from slimline.tracking import client
 
     world = served
@@ -20,6 +21,8 @@ def test_a_champion_that_disagrees_with_the_llm_live_stops_serving(served, upstr
     cfg.shadow_fraction, cfg.shadow_min_calls, cfg.shadow_target = 1.0, 2, 0.9
     body = body_of(world.raw["tau2-airline"][-1], **only_tool("list_all_airports"))
     seen_before = len(upstream[0].state.seen)
+    raw = RawStore(world.settings.raw_store_url)
+    last_seq = raw.max_seq()
     try:
         with running_router(world, upstream[1], record_decisions=False) as (router, url):
             champion = router.champions[world.clusters["tau2-airline"]]
@@ -33,6 +36,11 @@ def test_a_champion_that_disagrees_with_the_llm_live_stops_serving(served, upstr
                     assert time.monotonic() < deadline, "no shadow call reached the LLM"
                     time.sleep(0.05)
             time.sleep(0.5)
+            deadline = time.monotonic() + 20  # the proxy's writer stores them in the background
+            while raw.max_seq() == last_seq and time.monotonic() < deadline:
+                time.sleep(0.1)
+            # the LLM's shadow answers are in the raw store, for the next night to learn from
+            shadowed = [record for _, record in raw.iter_calls(last_seq)]
             state = httpx.get(f"{url}/slimline/router", timeout=10).json()
             after = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=120)
             router.pool.shutdown(wait=True)  # the MLflow figures are logged from the pool
@@ -46,3 +54,6 @@ def test_a_champion_that_disagrees_with_the_llm_live_stops_serving(served, upstr
     assert after.headers["x-slimline-served-by"] == "upstream"
     history = client(world.settings).get_metric_history(champion.run_id, "shadow.agreement")
     assert [m.value for m in history][-1] == 0.0
+    raw.close()
+    assert shadowed and all(not r.response.tool_calls for r in shadowed)  # the LLM's text
+    assert all(r.messages[-1].text() == body["messages"][-1]["content"] for r in shadowed)
