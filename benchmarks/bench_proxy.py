@@ -314,51 +314,54 @@ def _median_of(rounds: list[dict[str, Any]], key: str, field: str) -> float | No
 
 
 @contextlib.contextmanager
-def _servers(home: Path, life_s: float) -> Iterator[dict[str, Any]]:
-    """The fake upstream and the proxy, each in its own process on 127.0.0.1; both are
-    stopped on the way out (and stop themselves after `life_s` whatever happens here)."""
-    up_port, proxy_port = _free_port(), _free_port()
-    up_url, proxy_url = f"http://127.0.0.1:{up_port}", f"http://127.0.0.1:{proxy_port}"
+def _servers(
+    home: Path, life_s: float, command: str = "proxy", health: str = "/slimline/stats"
+) -> Iterator[dict[str, Any]]:
+    """The fake upstream and `slimline <command>` (the proxy, or `serve`: the router), each in
+    its own process on 127.0.0.1; both are stopped on the way out (and stop themselves after
+    `life_s` whatever happens here). Yields the processes and their URLs."""
+    up_port, port = _free_port(), _free_port()
+    up_url, url = f"http://127.0.0.1:{up_port}", f"http://127.0.0.1:{port}"
     with contextlib.ExitStack() as stack:
         upstream = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.bench_proxy", "upstream", str(up_port), str(life_s)],
             cwd=REPO,
         )
         stack.callback(_stop, upstream)
-        proxy = subprocess.Popen(
+        server = subprocess.Popen(
             [
-                *(sys.executable, "-m", "slimline", "--home", str(home), "proxy", "--json"),
-                *("--upstream", f"{up_url}/v1", "--port", str(proxy_port)),
+                *(sys.executable, "-m", "slimline", "--home", str(home), command, "--json"),
+                *("--upstream", f"{up_url}/v1", "--port", str(port)),
                 *("--seconds", str(life_s)),
             ],
             cwd=REPO,
             stdout=subprocess.PIPE,
             text=True,
         )
-        stack.callback(_stop, proxy)
+        stack.callback(_stop, server)
         _wait_http(f"{up_url}/bench/stats", upstream)
-        _wait_http(f"{proxy_url}/slimline/stats", proxy)
+        _wait_http(f"{url}{health}", server, timeout=120)
         profile = os.environ.get("BENCH_PROXY_PYSPY")
-        if profile:  # sample the proxy while it serves (py-spy's raw format)
+        if profile:  # sample the server while it serves (py-spy's raw format)
             spy = subprocess.Popen(
                 [
                     *(str(Path(sys.executable).with_name("py-spy")), "record"),
-                    *("--pid", str(proxy.pid), "--threads", "--rate", "250"),
+                    *("--pid", str(server.pid), "--threads", "--rate", "250"),
                     *("--format", "raw", "--output", profile),
                 ],
                 stdout=subprocess.DEVNULL,
             )
             stack.callback(_stop, spy)
-        yield {"upstream": upstream, "proxy": proxy, "up_url": up_url, "proxy_url": proxy_url}
+        yield {"upstream": upstream, "server": server, "up_url": up_url, "url": url}
 
 
 def _measure(
     servers: dict[str, Any], name: str, bodies: list[tuple[int, bytes]], stream: bool
 ) -> dict[str, Any]:
     """One phase, with the CPU time each process spent per call."""
-    base = f"{servers['up_url' if name == 'direct' else 'proxy_url']}/v1"
+    base = f"{servers['up_url' if name == 'direct' else 'url']}/v1"
     pids = {"loadgen": os.getpid(), "upstream": servers["upstream"].pid}
-    pids["proxy"] = servers["proxy"].pid
+    pids["proxy"] = servers["server"].pid
     cpu = {who: _cpu_s(pid, who == "proxy") for who, pid in pids.items()}
     result = asyncio.run(_phase(base, bodies, stream))
     result["cpu_ms_per_call"] = {
@@ -366,7 +369,7 @@ def _measure(
         for who, pid in pids.items()
     }
     if name == "proxy":  # calls the recorder has not written yet
-        result["store_backlog"] = _get_json(f"{servers['proxy_url']}/slimline/stats")["in_queue"]
+        result["store_backlog"] = _get_json(f"{servers['url']}/slimline/stats")["in_queue"]
     return result
 
 
@@ -403,7 +406,7 @@ def main(out_dir: Path) -> dict[str, Any]:
                 _print_round(n, figures)
             upstream_seen = _get_json(f"{servers['up_url']}/bench/stats")
         # both stopped: the proxy has written what it had queued and printed its counts
-        final = json.loads(servers["proxy"].stdout.read() or "{}")
+        final = json.loads(servers["server"].stdout.read() or "{}")
         from slimline.store import RawStore
 
         store = RawStore(f"sqlite:///{home / 'raw.db'}")

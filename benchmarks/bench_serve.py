@@ -29,8 +29,6 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -38,46 +36,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_proxy import AIMS, _bodies, _cpu_s, _free_port, _phase, _stop, _wait_http
-from benchmarks.common import REPO, tau2_objects
-
-
-@contextlib.contextmanager
-def _servers(home: Path, life_s: float) -> Iterator[dict[str, Any]]:
-    """The fake upstream and the router, each in its own process on 127.0.0.1."""
-    up_port, port = _free_port(), _free_port()
-    up_url, url = f"http://127.0.0.1:{up_port}", f"http://127.0.0.1:{port}"
-    with contextlib.ExitStack() as stack:
-        upstream = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.bench_proxy", "upstream", str(up_port), str(life_s)],
-            cwd=REPO,
-        )
-        stack.callback(_stop, upstream)
-        router = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "slimline", "--home", str(home), "serve", "--json"),
-                *("--upstream", f"{up_url}/v1", "--port", str(port), "--seconds", str(life_s)),
-            ],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        stack.callback(_stop, router)
-        _wait_http(f"{up_url}/bench/stats", upstream)
-        _wait_http(f"{url}/slimline/router", router, timeout=120)
-        yield {"up_url": up_url, "url": url, "router": router}
+from benchmarks.bench_proxy import AIMS, _bodies, _cpu_s, _phase, _servers
+from benchmarks.common import tau2_objects
 
 
 def fallback(requests: list[dict[str, Any]], n: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp, _servers(Path(tmp), 600) as s:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp,
+        _servers(Path(tmp), 600, "serve", "/slimline/router") as s,
+    ):
+        # warm up: the router's first calls pay for lazy imports and first connections
+        asyncio.run(_phase(f"{s['url']}/v1", _bodies(requests, n, 40, False), False))
         for kind, stream in (("json", False), ("sse", True)):
             bodies = _bodies(requests, 0, n, stream)
             direct = asyncio.run(_phase(f"{s['up_url']}/v1", bodies, stream))
-            cpu = _cpu_s(s["router"].pid, children=True)
+            cpu = _cpu_s(s["server"].pid, children=True)
             routed = asyncio.run(_phase(f"{s['url']}/v1", bodies, stream))
             time.sleep(1.0)  # the decision log and the writers catch up
-            cpu = _cpu_s(s["router"].pid, children=True) - cpu
+            cpu = _cpu_s(s["server"].pid, children=True) - cpu
             # the router's processes (event loop, the proxy's writer, the traces' writer)
             routed["router_cpu_ms_per_request"] = round(1000 * cpu / len(bodies), 2)
             out[f"direct_{kind}"], out[f"router_{kind}"] = direct, routed

@@ -71,11 +71,16 @@ class TraceLog:
         self.sent = 0
         self.dropped = 0
 
-    def start(self) -> None:
-        """Start the writer now (the router does at its start: the process's imports take
-        seconds of CPU that should not land on the first calls)."""
+    def start(self, ready_s: float = 120.0) -> None:
+        """Start the writer now and wait until it has imported MLflow and opened the tracking
+        store (the router does at its start: those take seconds of CPU that should not land
+        on the first calls)."""
         if self._process is None:
             self._start()
+            try:
+                self._done.get(timeout=ready_s)
+            except queue.Empty:
+                log.warning("routing traces: the writer was not ready within %.0f s", ready_s)
 
     def _start(self) -> None:
         self._queue, self._done = self._ctx.Queue(10_000), self._ctx.Queue()
@@ -130,6 +135,11 @@ def _writer(tracking_uri: str, experiment_id: str, inbox: Any, done: Any) -> Non
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
+    try:  # open the store now, not on the first trace
+        mlflow.MlflowClient().get_experiment(experiment_id)
+    except Exception as exc:
+        log.warning("routing traces: the tracking store is not ready: %s", exc)
+    done.put("ready")
     failed = 0
     while True:
         item = inbox.get()
