@@ -29,6 +29,14 @@ class ServeConfig(BaseModel):
     backend_api_key_env: str | None = Field(
         default=None, description="environment variable holding the `openai` backend's key"
     )
+    backend_models: dict[str, str] = Field(
+        default_factory=dict,
+        description="champions the `openai` backend finds on a server other than "
+        "`backend_url`: a champion's registered model (its slug) or `<slug>__v<version>` -> "
+        "that server's OpenAI base URL. A DoRA champion needs one: vLLM does not load DoRA "
+        "adapters, so it is served merged into its base as a model of its own (`vllm serve "
+        "<bundle>/merged --served-model-name <slug>__v<version>`)",
+    )
     backend_grammar: bool = Field(
         default=True,
         description="send the tool-call grammar (Lark, llguidance's dialect) with each request "
