@@ -54,6 +54,12 @@ class ServeConfig(BaseModel):
         description="the running router deploy-adapter tells to load a new champion "
         "(None: http://127.0.0.1:<serve.port>)",
     )
+    reload_allow: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="clients that may call `POST /slimline/champions/reload`: IP addresses, "
+        "networks (CIDR) or host names (resolved at each call, e.g. a compose service); "
+        "default loopback only",
+    )
     slm_timeout_s: float = Field(
         default=60.0, description="a small model's answer that takes longer goes upstream"
     )

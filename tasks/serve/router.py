@@ -323,9 +323,34 @@ class Router:
     def install(self, app: Any) -> None:
         @app.post("/slimline/champions/reload")
         async def reload(request: Request) -> JSONResponse:
-            if (request.client.host if request.client else "") not in LOOPBACK:
-                return JSONResponse(error_body("loopback callers only", "forbidden"), 403)
+            # callers: serve.reload_allow's addresses, networks (CIDR) or host names, these
+            # resolved now (e.g. the compose service whose flows run deploy-adapter);
+            # loopback only by default
+            import ipaddress
+
             loop = asyncio.get_running_loop()
+            host = request.client.host if request.client else ""
+            try:
+                client = ipaddress.ip_address(host.split("%")[0])
+                client = getattr(client, "ipv4_mapped", None) or client
+            except ValueError:
+                client = None
+            allowed = False
+            for entry in self.settings.serve.reload_allow if client is not None else []:
+                try:
+                    networks = [ipaddress.ip_network(entry, strict=False)]
+                except ValueError:  # a host name
+                    try:
+                        found = await loop.getaddrinfo(entry, None)
+                    except OSError:
+                        continue
+                    networks = [ipaddress.ip_network(a[4][0].split("%")[0]) for a in found]
+                if any(client.version == n.version and client in n for n in networks):
+                    allowed = True
+                    break
+            if not allowed:
+                why = f"{host or 'this client'} is not in serve.reload_allow"
+                return JSONResponse(error_body(why, "forbidden"), 403)
             return JSONResponse(await loop.run_in_executor(self.pool, self.refresh))
 
         @app.get("/slimline/router")
