@@ -52,7 +52,7 @@ class Champion:
     raw_keys: frozenset[str] = field(default_factory=frozenset)
     run_id: str | None = None  # its train run: where live (shadow) figures are logged
     dora: bool = False  # a DoRA adapter: servers that load only LoRA serve it merged
-    server_url: str | None = None  # the server serve.backend_models names for it
+    server_url: str | None = None  # DoRA: the server serve.backend_models names for it
     merged_dir: Path | None = None  # DoRA: where deploy-adapter writes it merged (bundle.py)
 
     @property

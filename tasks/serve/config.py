@@ -31,11 +31,12 @@ class ServeConfig(BaseModel):
     )
     backend_models: dict[str, str] = Field(
         default_factory=dict,
-        description="champions the `openai` backend finds on a server other than "
-        "`backend_url`: a champion's registered model (its slug) or `<slug>__v<version>` -> "
-        "that server's OpenAI base URL. A DoRA champion needs one: vLLM does not load DoRA "
-        "adapters, so it is served merged into its base as a model of its own (`vllm serve "
-        "<bundle>/merged --served-model-name <slug>__v<version>`)",
+        description="the servers of DoRA champions for the `openai` backend: a champion's "
+        "registered model (its slug, for any of its DoRA versions) or `<slug>__v<version>` -> "
+        "the OpenAI base URL of the server that serves it merged into its base, as a model of "
+        "its own named `<slug>__v<version>` (`vllm serve <bundle>/merged --served-model-name "
+        "<slug>__v<version>`); vLLM does not load DoRA adapters. LoRA champions stay on "
+        "`backend_url`",
     )
     backend_grammar: bool = Field(
         default=True,

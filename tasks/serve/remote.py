@@ -5,11 +5,12 @@ adapters (vLLM with `--enable-lora`, LoRAX, ...), the router sending `model=<ada
   `<slug>__v<version>` (vLLM's `POST /v1/load_lora_adapter`, which needs
   VLLM_ALLOW_RUNTIME_LORA_UPDATING=True and the adapter folder visible to the server at the
   same path); a server without that endpoint must already serve it as `<slug>`
-  (`--lora-modules <slug>=<bundle>`). The server is `serve.backend_url`, or the one
-  `serve.backend_models` names for the champion (`Champion.server_url`).
+  (`--lora-modules <slug>=<bundle>`). That server is `serve.backend_url`.
 - A DoRA champion is not an adapter vLLM loads: it is served merged into its base
   (deploy-adapter's `<bundle>/merged`) as a model of its own, by the server
-  `serve.backend_models` names for it, under the name `<slug>__v<version>` (`vllm serve
+  `serve.backend_models` names for it (`Champion.server_url`; an entry keyed by the slug
+  applies to the cluster's DoRA champions only, so a LoRA one that follows goes back to
+  `serve.backend_url`), under the name `<slug>__v<version>` (`vllm serve
   <bundle>/merged --served-model-name <slug>__v<version>`). `load` asks nothing to be
   loaded; it checks that the server lists that exact name (so another version's weights are
   never taken for it), and raises, disabling the champion, when no server is named or the
@@ -54,12 +55,12 @@ class OpenAIBackend:
 
     def load(self, champion: Any, timeout: float | None = 600.0) -> None:
         """Have a server serve the champion; raises (the router disables it) when none can."""
-        url = (champion.server_url or self.base_url).rstrip("/")
         if champion.serve_form == "merged":
-            self._check_merged(champion, url, timeout)
+            url = self._check_merged(champion, timeout)
             self.routes[champion.adapter] = (url, champion.adapter)
             self.tokenizer(champion)
             return
+        url = self.base_url
         body = {"lora_name": champion.adapter, "lora_path": str(champion.adapter_dir)}
         r = self.client.post(f"{url}/load_lora_adapter", json=body, timeout=timeout)
         if r.status_code == 200 or "already been loaded" in r.text:
@@ -74,9 +75,9 @@ class OpenAIBackend:
             self.routes[champion.adapter] = (url, champion.model)
         self.tokenizer(champion)
 
-    def _check_merged(self, champion: Any, url: str, timeout: float | None) -> None:
-        """A DoRA champion: its merged model must be served, under its versioned name, by
-        the server serve.backend_models names for it."""
+    def _check_merged(self, champion: Any, timeout: float | None) -> str:
+        """The server of a DoRA champion: the one serve.backend_models names for it, which
+        must serve its merged model under its versioned name."""
         how = (
             f"serve {champion.merged_dir or '<bundle>/merged'} as a model of its own "
             f"(vllm serve ... --served-model-name {champion.adapter}) and name that server "
@@ -87,11 +88,13 @@ class OpenAIBackend:
                 f"{champion.adapter} is a DoRA adapter, which vLLM does not load; no server "
                 f"serves it merged: {how}"
             )
+        url = champion.server_url.rstrip("/")
         if champion.adapter not in self._served(url, timeout):
             raise RuntimeError(
                 f"the server at {url} does not serve {champion.adapter} (the DoRA champion "
                 f"merged into its base): {how}"
             )
+        return url
 
     def _served(self, url: str, timeout: float | None) -> set[str]:
         """The model names the server at `url` lists."""

@@ -81,20 +81,23 @@ def test_a_dora_champion_is_served_merged_by_the_server_named_for_it(served, ups
     merged_name = f"{slug}__v{version}".replace(".", "_")
     airline = body_of(world.raw["tau2-airline"][-1], **only_tool("list_all_airports"))
     retail = body_of(world.raw["tau2-retail"][-1], **only_tool("list_all_product_types"))
+    retail_slug = world.models["tau2-retail"]
     adapters_app = fake_vllm(["base"])
     merged_app = fake_vllm([f"{slug}__v{version - 1}", merged_name])
     try:
         with serving(adapters_app) as adapters_url, serving(merged_app) as merged_url:
             cfg.backend, cfg.backend_url = "openai", f"{adapters_url}/v1"
+            lora = {retail_slug: f"{merged_url}/v1"}  # retail's champion is LoRA: ignored
+            cfg.backend_models = lora
             with running_router(world, upstream[1], record_decisions=False) as (router, url):
                 # no server named for it: disabled, saying why; its calls go upstream
                 state = httpx.get(f"{url}/slimline/router").json()
                 unnamed = httpx.post(f"{url}/v1/chat/completions", json=airline, timeout=120)
                 # a server named that does not serve this version: disabled too
-                cfg.backend_models = {slug: f"{adapters_url}/v1"}
+                cfg.backend_models = {**lora, slug: f"{adapters_url}/v1"}
                 wrong = httpx.post(f"{url}/slimline/champions/reload", timeout=120).json()
                 # the server serving it merged under <slug>__v<version>
-                cfg.backend_models = {merged_name: f"{merged_url}/v1"}
+                cfg.backend_models = {**lora, merged_name: f"{merged_url}/v1"}
                 right = httpx.post(f"{url}/slimline/champions/reload", timeout=120).json()
                 r = httpx.post(f"{url}/v1/chat/completions", json=airline, timeout=120)
                 unsure = httpx.post(f"{url}/v1/chat/completions", json=retail, timeout=120)
@@ -118,7 +121,9 @@ def test_a_dora_champion_is_served_merged_by_the_server_named_for_it(served, ups
     assert "list_all_airports" in asked["structured_outputs"]["grammar"]
     assert all(m["role"] != "system" for m in asked["messages"])
     # nothing asked to load the DoRA adapter; the LoRA champion stays on the adapters' server
-    loaded = {x["lora_name"] for x in adapters_app.state.loaded + merged_app.state.loaded}
+    # (serve.backend_models is for DoRA champions: retail's entry changes nothing)
+    loaded = {x["lora_name"] for x in adapters_app.state.loaded}
     assert merged_name not in loaded and retail_adapter in loaded
+    assert merged_app.state.loaded == []
     assert [b["model"] for b in adapters_app.state.asked] == [retail_adapter]
     assert unsure.headers["x-slimline-served-by"] == "upstream"  # 0.99 < retail's 0.999
