@@ -16,8 +16,10 @@ directory as `adapter_id` with `adapter_source=local`. A router strips the disti
 vLLM, SGLang and llama.cpp load LoRA adapters, not DoRA ones: a DoRA champion's bundle also
 holds the base model with the adapter merged into its weights (`merged/`, a plain
 transformers model folder, PEFT `merge_and_unload`), and the manifest's `serve_form` says
-which form a server should load (`adapter` or `merged`). The local backend loads the adapter
-either way (PEFT runs DoRA itself).
+which form a server should load (`adapter` or `merged`): `vllm serve <bundle>/merged
+--served-model-name <slug>__v<version>`, a server the router's `openai` backend finds through
+`serve.backend_models` (remote.py). The local backend loads the adapter either way (PEFT runs
+DoRA itself).
 """
 
 from __future__ import annotations

@@ -3,13 +3,16 @@
 A `Champion` is what routing needs of a registered version aliased `champion`: its cluster,
 the adapter folder (fetched once, slimline/adapters.py), the base model, the distilled
 context it learnt (with the keyed hashes of the raw contexts it stands for), the calibrated
-threshold and the confidence signal it was calibrated with. `read_champions` returns them
+threshold and the confidence signal it was calibrated with, whether it is a DoRA adapter
+(which vLLM serves only merged into its base, as a model of its own) and the server
+`serve.backend_models` names for it, if any. `read_champions` returns them
 with the reason of every cluster whose champion cannot serve (no threshold, missing files,
 no distilled context): those clusters go upstream.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +24,15 @@ from slimline.decoding import DEFAULT_SIGNAL
 from slimline.prompt import DistilledContext, context_key, system_prompt_of
 from slimline.record import CallRecord
 from slimline.tasks.promote import registry
-from slimline.tracking import BASE_MODEL_TAG, CHAMPION, CLUSTER_TAG, SIGNAL_TAG, THRESHOLD_TAG
+from slimline.tasks.serve.bundle import MERGED
+from slimline.tracking import (
+    BASE_MODEL_TAG,
+    CHAMPION,
+    CLUSTER_TAG,
+    SIGNAL_TAG,
+    SLUG_TAG,
+    THRESHOLD_TAG,
+)
 
 log = logging.getLogger("slimline.serve")
 
@@ -40,6 +51,9 @@ class Champion:
     signal: str = DEFAULT_SIGNAL
     raw_keys: frozenset[str] = field(default_factory=frozenset)
     run_id: str | None = None  # its train run: where live (shadow) figures are logged
+    dora: bool = False  # a DoRA adapter: servers that load only LoRA serve it merged
+    server_url: str | None = None  # DoRA: the server serve.backend_models names for it
+    merged_dir: Path | None = None  # DoRA: where deploy-adapter writes it merged (bundle.py)
 
     @property
     def name(self) -> str:
@@ -48,8 +62,15 @@ class Champion:
 
     @property
     def adapter(self) -> str:
-        """The adapter's name on its base model (unique per version)."""
+        """The adapter's name on its base model (unique per version); a DoRA champion served
+        merged by a server of its own is served under this name too."""
         return f"{self.model}__v{self.version}".replace(".", "_")
+
+    @property
+    def serve_form(self) -> str:
+        """What an OpenAI-compatible server must load: `adapter`, or `merged` (the base with
+        the adapter merged, as the bundle's manifest says of a DoRA champion)."""
+        return "merged" if self.dora else "adapter"
 
     def matches_context(self, system_prompt: str, tools: list[dict[str, Any]], secret: str) -> bool:
         """Whether a live (raw) system prompt and tools are the context this champion learnt:
@@ -79,7 +100,10 @@ def champion_from_version(settings: Settings, mv: Any) -> Champion:
     context = adapters.load_context(folder)
     if context is None:
         raise ValueError(f"{folder} holds no distilled context")
-    return Champion(
+    peft_config = folder / "adapter_config.json"
+    dora = peft_config.exists() and bool(json.loads(peft_config.read_text()).get("use_dora"))
+    slug = tags.get(SLUG_TAG) or mv.name
+    champion = Champion(
         model=mv.name,
         version=int(mv.version),
         cluster_id=int(tags[CLUSTER_TAG]),
@@ -90,7 +114,12 @@ def champion_from_version(settings: Settings, mv: Any) -> Champion:
         signal=tags.get(SIGNAL_TAG) or DEFAULT_SIGNAL,
         raw_keys=frozenset(context.raw_keys),
         run_id=mv.run_id,
+        dora=dora,
+        merged_dir=settings.adapters_dir / slug / f"v{mv.version}" / MERGED if dora else None,
     )
+    servers = settings.serve.backend_models  # by its exact version first, then its slug
+    champion.server_url = servers.get(champion.adapter) or servers.get(champion.model)
+    return champion
 
 
 def read_champions(settings: Settings) -> tuple[dict[int, Champion], dict[str, str]]:

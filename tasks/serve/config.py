@@ -29,6 +29,15 @@ class ServeConfig(BaseModel):
     backend_api_key_env: str | None = Field(
         default=None, description="environment variable holding the `openai` backend's key"
     )
+    backend_models: dict[str, str] = Field(
+        default_factory=dict,
+        description="the servers of DoRA champions for the `openai` backend: a champion's "
+        "registered model (its slug, for any of its DoRA versions) or `<slug>__v<version>` -> "
+        "the OpenAI base URL of the server that serves it merged into its base, as a model of "
+        "its own named `<slug>__v<version>` (`vllm serve <bundle>/merged --served-model-name "
+        "<slug>__v<version>`); vLLM does not load DoRA adapters. LoRA champions stay on "
+        "`backend_url`",
+    )
     backend_grammar: bool = Field(
         default=True,
         description="send the tool-call grammar (Lark, llguidance's dialect) with each request "
@@ -45,6 +54,12 @@ class ServeConfig(BaseModel):
         default=None,
         description="the running router deploy-adapter tells to load a new champion "
         "(None: http://127.0.0.1:<serve.port>)",
+    )
+    reload_allow: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="clients that may call `POST /slimline/champions/reload`: IP addresses, "
+        "networks (CIDR) or host names (resolved at each call, e.g. a compose service); "
+        "default loopback only",
     )
     slm_timeout_s: float = Field(
         default=60.0, description="a small model's answer that takes longer goes upstream"

@@ -23,18 +23,20 @@ Anything else (and any error) falls back upstream, with the reason recorded. Eve
 goes to the work store (decisions.py); the header `x-slimline-served-by` says who answered.
 
 The champions come from the registry at start (`refresh`); `POST /slimline/champions/reload`
-(loopback callers only; deploy-adapter calls it after a promotion or a rollback) loads the
-registry's champions now: the new adapter is loaded beside the old one, the table swapped in
-one assignment, and the old adapter unloaded once no queued request asks for it, so no
-request is dropped. A champion that fails to load is disabled, with its reason logged and
-shown at `GET /slimline/router`; its cluster goes upstream. So is one whose live agreement
-with the LLM, measured by shadow checks (shadow.py), falls below the target.
+(callers in `serve.reload_allow`, loopback by default; deploy-adapter calls it after a
+promotion or a rollback) loads the registry's champions now: the new adapter is loaded
+beside the old one, the table swapped in one assignment, and the old adapter unloaded once
+no queued request asks for it, so no request is dropped. A champion that fails to load is
+disabled, with its reason logged and shown at `GET /slimline/router`; its cluster goes
+upstream. So is one whose live agreement with the LLM, measured by shadow checks
+(shadow.py), falls below the target.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import json
 import logging
 import random
@@ -73,7 +75,6 @@ log = logging.getLogger("slimline.serve")
 
 SERVED_BY = "x-slimline-served-by"
 UPSTREAM = "upstream"
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 @dataclass
@@ -323,8 +324,10 @@ class Router:
     def install(self, app: Any) -> None:
         @app.post("/slimline/champions/reload")
         async def reload(request: Request) -> JSONResponse:
-            if (request.client.host if request.client else "") not in LOOPBACK:
-                return JSONResponse(error_body("loopback callers only", "forbidden"), 403)
+            host = request.client.host if request.client else ""
+            if not await _may_reload(host, self.settings.serve.reload_allow):
+                why = f"{host or 'this client'} is not in serve.reload_allow"
+                return JSONResponse(error_body(why, "forbidden"), 403)
             loop = asyncio.get_running_loop()
             return JSONResponse(await loop.run_in_executor(self.pool, self.refresh))
 
@@ -443,6 +446,30 @@ class Router:
             await send({"type": "http.response.body", "body": event, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return 200
+
+
+async def _may_reload(host: str, allow: list[str]) -> bool:
+    """Whether the client at `host` is in `allow` (serve.reload_allow): addresses, networks
+    (CIDR) or host names, these resolved now (e.g. the compose service whose flows run
+    deploy-adapter). An IPv4-mapped IPv6 client counts as its IPv4 address."""
+    try:
+        client = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    client = getattr(client, "ipv4_mapped", None) or client
+    loop = asyncio.get_running_loop()
+    for entry in allow:
+        try:
+            networks = [ipaddress.ip_network(entry, strict=False)]
+        except ValueError:  # a host name
+            try:
+                found = await loop.getaddrinfo(entry, None)
+            except OSError:
+                continue
+            networks = [ipaddress.ip_network(a[4][0].split("%")[0]) for a in found]
+        if any(client.version == n.version and client in n for n in networks):
+            return True
+    return False
 
 
 def _sampled(fraction: float) -> bool:

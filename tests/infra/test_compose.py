@@ -5,7 +5,7 @@ installs, the `docker compose` plugin, or a standalone `docker-compose` v2) vali
 renders the file; no Docker engine is needed. The
 structure checks run everywhere: every server reachable from the host listens on 127.0.0.1
 only, the GPU worker reserves an NVIDIA GPU, secrets come from the env file, and the raw
-store (the only place raw PII lives) is given to the Prefect worker alone.
+store (the only place raw PII lives) is given to the Prefect worker and the router alone.
 """
 
 from __future__ import annotations
@@ -124,13 +124,14 @@ def test_mlflow_keeps_artifacts_in_object_storage_and_runs_on_postgres(raw):
     assert prefect["PREFECT_SERVER_DATABASE_CONNECTION_URL"].startswith("postgresql+asyncpg://")
 
 
-def test_only_the_prefect_worker_gets_the_raw_store(raw):
+def test_only_the_prefect_worker_and_the_router_get_the_raw_store(raw):
     holders = {
         name
         for name, svc in raw["services"].items()
         if "SLIMLINE_STORE__RAW_URL" in (svc.get("environment") or {})
     }
-    assert holders == {"prefect-worker"}
+    # the router records the calls it forwards to the LLM there, as the logging proxy does
+    assert holders == {"prefect-worker", "router"}
     worker = raw["services"]["prefect-worker"]
     assert worker["environment"]["SLIMLINE_TRAIN__RAY_ADDRESS"] == "ray://ray-head:10001"
     assert worker["environment"]["SLIMLINE_STORE__WORK_URL"].endswith(
