@@ -81,6 +81,36 @@ def _get(url: str) -> Iterator[Any]:
     yield httpx.get(url, timeout=10).json()
 
 
+def trace_cost(n: int = 100) -> dict[str, Any]:
+    """CPU the trace writer process spends per routed call's trace (a fallback's: root and two
+    steps), written in batches of 10 every 0.5 s as the decision log hands them over, to a
+    fresh SQLite tracking store."""
+    import mlflow
+
+    from slimline.tasks.serve.traces import Steps, TraceLog
+
+    with tempfile.TemporaryDirectory(prefix="bench-serve-traces-") as tmp:
+        uri = f"sqlite:///{tmp}/mlflow.db"
+        mlflow.set_tracking_uri(uri)
+        traces = TraceLog(uri, mlflow.create_experiment("bench-traces"))
+        traces.start()
+        row = {"served": False, "reason": "no_champion", "status": 200, "stream": False}
+        cpu = _cpu_s(traces._process.pid)
+        for _ in range(n // 10):
+            batch = []
+            for _ in range(10):
+                steps = Steps()
+                steps.add("context match", steps.started, {"slimline.verdict": "no_champion"})
+                steps.add("fallback to the LLM", steps.started, {"slimline.reason": "no_champion"})
+                batch.append((row, steps, time.perf_counter()))
+            traces.write(batch)
+            time.sleep(0.5)
+        traces.flush()
+        cpu = _cpu_s(traces._process.pid) - cpu
+        traces.close()
+    return {"traces": n, "writer_cpu_ms_per_trace": round(1000 * cpu / n, 1)}
+
+
 def context_check(records: list[Any]) -> dict[str, Any]:
     """Per call: the keyed hash of the raw context compared with a champion's raw keys."""
     from slimline.prompt import context_key, system_prompt_of
@@ -191,6 +221,8 @@ def main(out_dir: Path) -> dict[str, Any]:
                 print(f"   traces {label}: {json.dumps(rounds[label][-1])}", flush=True)
         os.environ.pop("SLIMLINE_SERVE__TRACES")
         result["traces_ab"] = rounds
+    result["trace_cost"] = trace_cost()
+    print(f"   traces: {result['trace_cost']['writer_cpu_ms_per_trace']} ms CPU each", flush=True)
     records = [from_chat_completion_pair(o, "tau2", f"line {i}") for i, o in enumerate(objects)]
     result["context_check"] = context_check(records[:400])
     print(f"   context check: {result['context_check']['ms_per_call']} ms per call", flush=True)
