@@ -1,5 +1,7 @@
-"""Routed calls as MLflow traces: one trace per call the router handles, so the MLflow
-experiment's GenAI pages (traces, latency, errors) show the live traffic.
+"""Routed calls as MLflow traces, so the MLflow experiment's GenAI pages (traces, latency,
+errors) show the live traffic: every call a champion answered or tried, and a sample
+(`serve.traces_sample`) of those no champion took up, since a trace costs its writer ~30 ms
+of CPU in MLflow's SQL store (benchmarks/bench_serve.py `trace_cost`).
 
 A trace is a root span `chat.completions` (who answered, why, cluster, champion version,
 confidence, threshold, HTTP status) with a child span per step the call went through:
