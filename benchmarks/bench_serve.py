@@ -4,9 +4,12 @@ directly, and what a champion costs to answer on this machine's CPU.
 1. Fallback path: the fake upstream LLM of bench_proxy (50 ms per call, tau2-sized bodies
    and answers, its own process), `slimline serve --upstream URL` in its own process on a
    fresh home (no champion: every call is decided and forwarded through the proxy's relay,
-   recorded in the raw store, its decision in the work store), and 20 clients in flight,
-   JSON then streaming, direct and through the router, in the same run. p50/p99 and
-   requests/s, and the router's figures minus the direct ones.
+   recorded in the raw store, its decision in the work store), the logging proxy alone
+   (`slimline proxy`) beside it, and 20 clients in flight, JSON then streaming: direct,
+   through the proxy and through the router, interleaved for BENCH_SERVE_ROUNDS (3) rounds.
+   Medians of p50/p99, requests/s and CPU per request (the server's processes), and the
+   proxy's and router's figures minus the direct ones. Then `trace_cost`: the CPU the
+   router's trace writer spends per trace.
 2. The context check every call pays once champions serve: the keyed hash of a tau2
    request's raw system prompt and tools against a champion's raw keys, per call.
 3. A champion's answer: SmolLM2-135M (the default base) with a LoRA adapter (r=16, all
@@ -17,7 +20,8 @@ directly, and what a champion costs to answer on this machine's CPU.
    process's RSS; the base model is loaded once, before the first adapter).
 
 Aim (issue 18): at most 5 ms added at p50 and 50 ms at p99 on the fallback path.
-BENCH_SERVE_REQUESTS (default 200) and BENCH_SERVE_TOKENS (default 32) change the run;
+BENCH_SERVE_REQUESTS (default 200), BENCH_SERVE_ROUNDS (3) and BENCH_SERVE_TOKENS (default
+32) change the run;
 BENCH_SERVE_TRACES_AB=N adds N rounds of the fallback phase with the router's MLflow traces
 on, then off (`SLIMLINE_SERVE__TRACES`), to show what tracing costs.
 """
@@ -40,37 +44,67 @@ from benchmarks.bench_proxy import AIMS, _bodies, _cpu_s, _phase, _servers
 from benchmarks.common import tau2_objects
 
 
-def fallback(requests: list[dict[str, Any]], n: int) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def fallback(requests: list[dict[str, Any]], n: int, rounds: int = 3) -> dict[str, Any]:
+    """Direct, the logging proxy alone and the router, JSON then SSE, interleaved for
+    `rounds` rounds (the load other jobs put on the machine hits all three alike); the
+    medians over the rounds, and the router's figures minus the direct ones."""
+    out: dict[str, Any] = {"rounds": rounds}
+    runs: dict[str, list[dict[str, Any]]] = {}
     with (
         tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp,
-        _servers(Path(tmp), 600, "serve", "/slimline/router") as s,
+        _servers(Path(tmp) / "router", 900, "serve", "/slimline/router") as router,
+        _servers(Path(tmp) / "proxy", 900) as proxy,
     ):
-        # warm up: the router's first calls pay for lazy imports and first connections
-        asyncio.run(_phase(f"{s['url']}/v1", _bodies(requests, n, 40, False), False))
-        for kind, stream in (("json", False), ("sse", True)):
-            bodies = _bodies(requests, 0, n, stream)
-            direct = asyncio.run(_phase(f"{s['up_url']}/v1", bodies, stream))
-            cpu = _cpu_s(s["server"].pid, children=True)
-            routed = asyncio.run(_phase(f"{s['url']}/v1", bodies, stream))
-            time.sleep(1.0)  # the decision log and the writers catch up
-            cpu = _cpu_s(s["server"].pid, children=True) - cpu
-            # the router's processes (event loop, the proxy's writer, the traces' writer)
-            routed["router_cpu_ms_per_request"] = round(1000 * cpu / len(bodies), 2)
-            out[f"direct_{kind}"], out[f"router_{kind}"] = direct, routed
-            for field in ("p50_ms", "p99_ms"):
-                out[f"added_{kind}_{field}"] = round(routed[field] - direct[field], 2)
-            out[f"rps_{kind}"] = {"direct": direct["rps"], "router": routed["rps"]}
-            print(
-                f"   {kind}: direct p50 {direct['p50_ms']} p99 {direct['p99_ms']} ms "
-                f"{direct['rps']} req/s | router p50 {routed['p50_ms']} p99 {routed['p99_ms']} "
-                f"ms {routed['rps']} req/s, errors {routed['errors']}, "
-                f"{routed['router_cpu_ms_per_request']} ms CPU per request",
-                flush=True,
-            )
+        # warm up: the first calls pay for lazy imports and first connections
+        for s in (router, proxy):
+            for stream in (False, True):
+                asyncio.run(_phase(f"{s['url']}/v1", _bodies(requests, n, 40, stream), stream))
+        for r in range(rounds):
+            for kind, stream in (("json", False), ("sse", True)):
+                bodies = _bodies(requests, 0, n, stream)
+                line = []
+                order = [
+                    ("direct", router["up_url"], None),
+                    ("proxy", proxy["url"], proxy["server"]),
+                    ("router", router["url"], router["server"]),
+                ]
+                # each goes first, second and last in turn: what one leaves behind (its
+                # writer still storing calls) falls on the next
+                for who, base, server in order[r % 3 :] + order[: r % 3]:
+                    cpu = _cpu_s(server.pid, children=True) if server else 0.0
+                    m = asyncio.run(_phase(f"{base}/v1", bodies, stream))
+                    if server:  # its processes: event loop, the recorder's writer, traces'
+                        time.sleep(1.0)  # the decision log and the writers catch up
+                        cpu = _cpu_s(server.pid, children=True) - cpu
+                        m["cpu_ms_per_request"] = round(1000 * cpu / len(bodies), 2)
+                    runs.setdefault(f"{who}_{kind}", []).append(m)
+                    line.append(f"{who} {m['p50_ms']}/{m['p99_ms']} ms {m['rps']} req/s")
+                print(f"   round {r + 1} {kind} p50/p99: " + " | ".join(line), flush=True)
         time.sleep(1.0)  # the decision log writes every 0.5 s
-        with _get(f"{s['url']}/slimline/router") as state:
+        with _get(f"{router['url']}/slimline/router") as state:
             out["router_state"] = state
+    for key, ms in runs.items():
+        out[key] = {
+            field: round(statistics.median(m[field] for m in ms), 2)
+            for field in ("p50_ms", "p99_ms", "rps", "cpu_ms_per_request")
+            if all(m.get(field) is not None for m in ms)
+        }
+        out[key]["errors"] = sum(m["errors"] for m in ms)
+    for kind in ("json", "sse"):
+        for who in ("proxy", "router"):
+            for field in ("p50_ms", "p99_ms"):
+                added = out[f"{who}_{kind}"][field] - out[f"direct_{kind}"][field]
+                out[f"{who}_added_{kind}_{field}"] = round(added, 2)
+        out[f"added_{kind}_p50_ms"] = out[f"router_added_{kind}_p50_ms"]
+        out[f"added_{kind}_p99_ms"] = out[f"router_added_{kind}_p99_ms"]
+        print(
+            f"   {kind}, medians of {rounds}: added p50/p99 router "
+            f"+{out[f'added_{kind}_p50_ms']}/+{out[f'added_{kind}_p99_ms']} ms, proxy alone "
+            f"+{out[f'proxy_added_{kind}_p50_ms']}/+{out[f'proxy_added_{kind}_p99_ms']} ms; "
+            f"CPU per request router {out[f'router_{kind}'].get('cpu_ms_per_request')} ms, "
+            f"proxy {out[f'proxy_{kind}'].get('cpu_ms_per_request')} ms",
+            flush=True,
+        )
     return out
 
 
@@ -210,13 +244,14 @@ def main(out_dir: Path) -> dict[str, Any]:
     objects = tau2_objects()
     result: dict[str, Any] = {"requests_per_phase": n, "concurrency": 20, "aims": AIMS}
     print("   fallback path (no champion: every call forwarded)", flush=True)
-    result["fallback"] = fallback([o["request"] for o in objects], n)
+    rounds = int(os.environ.get("BENCH_SERVE_ROUNDS", "3"))
+    result["fallback"] = fallback([o["request"] for o in objects], n, rounds)
     if os.environ.get("BENCH_SERVE_TRACES_AB"):  # the MLflow traces' cost, rounds alternated
         rounds: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
         for _ in range(int(os.environ["BENCH_SERVE_TRACES_AB"])):
             for label, flag in (("on", "true"), ("off", "false")):
                 os.environ["SLIMLINE_SERVE__TRACES"] = flag
-                r = fallback([o["request"] for o in objects], n)
+                r = fallback([o["request"] for o in objects], n, 1)
                 rounds[label].append({k: v for k, v in r.items() if k.startswith("added_")})
                 print(f"   traces {label}: {json.dumps(rounds[label][-1])}", flush=True)
         os.environ.pop("SLIMLINE_SERVE__TRACES")
