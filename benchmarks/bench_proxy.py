@@ -342,12 +342,12 @@ def _servers(
         _wait_http(f"{up_url}/bench/stats", upstream)
         _wait_http(f"{url}{health}", server, timeout=120)
         profile = os.environ.get("BENCH_PROXY_PYSPY")
-        if profile:  # sample the server while it serves (py-spy's raw format)
+        if profile:  # sample the server while it serves (py-spy's raw format, X.<command>.txt)
             spy = subprocess.Popen(
                 [
                     *(str(Path(sys.executable).with_name("py-spy")), "record"),
                     *("--pid", str(server.pid), "--threads", "--rate", "250"),
-                    *("--format", "raw", "--output", profile),
+                    *("--format", "raw", "--output", profile.replace(".txt", f".{command}.txt")),
                 ],
                 stdout=subprocess.DEVNULL,
             )
