@@ -18,6 +18,7 @@ A PeftModel's named adapter is made active for the call and the previous one res
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -111,7 +112,7 @@ def generate(
     step = max(batch_size, 1)
     grammar_seconds = 0.0
     started = time.perf_counter()
-    with _left_padding(tokenizer), _active_adapter(model, adapter):
+    with _left_padding(tokenizer), _active_adapter(model, adapter), _dora_cached(model):
         model.eval()
         device = next(model.parameters()).device
         for start in range(0, len(order), step):
@@ -271,6 +272,38 @@ def _left_padding(tokenizer: Any) -> Iterator[None]:
         yield
     finally:
         tokenizer.padding_side = previous
+
+
+_dora_lock = threading.Lock()
+_dora_users = 0
+
+
+@contextmanager
+def _dora_cached(model: Any) -> Iterator[None]:
+    """DoRA adapters recompute their full weight's norm at every forward pass: 3.6x slower
+    decoding than with it cached (SmolLM2-135M, 32 tokens). PEFT caches it, and the adapter's
+    weight, when its module-wide flag is on; on for the block (counted, since each router
+    base decodes in its own thread), and this model's caches dropped at its end, so no cache
+    outlives the weights it was computed from (an adapter loaded again under the same name)."""
+    layers = [m for m in model.modules() if hasattr(m, "_dora_cache")]
+    if not layers:
+        yield
+        return
+    from peft.tuners.lora import dora
+
+    global _dora_users
+    with _dora_lock:
+        _dora_users += 1
+        dora.ENABLE_DORA_CACHING = True
+    try:
+        yield
+    finally:
+        with _dora_lock:
+            _dora_users -= 1
+            if _dora_users == 0:
+                dora.ENABLE_DORA_CACHING = False
+        for layer in layers:
+            layer._cache_clear()
 
 
 @contextmanager

@@ -60,6 +60,32 @@ def test_batching_keeps_each_prompts_answer_in_its_place(tiny):
         assert a.token_ids == b.token_ids and _close(a.token_probs, b.token_probs, 1e-5)
 
 
+def test_a_dora_adapter_decodes_with_its_norms_cached_and_the_cache_goes_with_the_call(tiny):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from peft.tuners.lora import dora
+
+    base, tok = tiny
+    torch.manual_seed(5)
+    config = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], use_dora=True,
+                        init_lora_weights=False)  # fmt: skip
+    model = get_peft_model(base, config, adapter_name="d")
+    layers = [m for m in model.modules() if hasattr(m, "_dora_cache")]
+    seen = []
+    try:
+        gen = generate(model, tok, PROMPTS, max_new_tokens=8, batch_size=2, adapter="d",
+                       progress=lambda done, total: seen.append(sum(map(len, (
+                           m._dora_cache for m in layers)))))  # fmt: skip
+        assert layers and seen and all(n > 0 for n in seen)  # cached while decoding
+        assert all(not m._dora_cache for m in layers) and not dora.ENABLE_DORA_CACHING
+        # the same tokens and probabilities as a pass without any cache
+        forced = score_answers(model, tok, PROMPTS, [a.token_ids for a in gen.answers], adapter="d")
+        for made, again in zip(gen.answers, forced, strict=True):
+            assert made.token_ids == again.token_ids and _close(made.token_probs, again.token_probs)
+    finally:
+        model.unload()
+
+
 def test_the_named_adapter_answers_and_the_previous_one_comes_back(tiny):
     import torch
     from peft import LoraConfig, get_peft_model
