@@ -6,7 +6,9 @@ since it is derived from it):
   change starts afresh;
 - `v...`: values known to be PII (found under a JSON key or by a recognizer), looked for in
   later strings (everywhere, or in their conversation: see known.py);
-- `p...`: placeholder numbers (`<EMAIL_3>`), so numbering goes on across runs;
+- `p...`: placeholder numbers (`<EMAIL_3>`), keyed by the value and its conversation (none
+  for the context), so numbering goes on across runs and no number reaches another
+  conversation (it holds no surrogate: those are derived again from the key);
 - `c...`: the system prompts and tool lists found to be the agent's constant context
   (context.py), so a later run treats them alike even when it sees them in one call.
 """

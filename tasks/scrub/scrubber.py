@@ -8,6 +8,9 @@
    PII where it means the same thing (known.py);
 2. `scrub(record)`: each string with its own hits and the known values in it replaced
    (Presidio's AnonymizerEngine with slimline's surrogates), each distinct message once.
+   The record's context (system messages, tools) first, with the global surrogates, then
+   the rest with its conversation's, where a value replaced in the context keeps its
+   global surrogate (surrogates.py says why).
 
 A record that cannot be scrubbed (a string too long to analyse, an analysis that failed,
 an error while replacing) raises `Unscrubbable` with a reason that names no content; the
@@ -34,7 +37,7 @@ from slimline.tasks.scrub.engine import describe
 from slimline.tasks.scrub.heavy import without_torch
 from slimline.tasks.scrub.known import Known, KnownValues
 from slimline.tasks.scrub.spans import Span, resolve
-from slimline.tasks.scrub.surrogates import Surrogates
+from slimline.tasks.scrub.surrogates import Surrogates, shared_keys
 from slimline.tasks.scrub.walk import NAME_BY_STRUCTURE, map_message, map_metadata, map_tools
 
 _ALNUM = re.compile(r"[^\W_]")
@@ -81,9 +84,9 @@ class Scrubber:
         self._ctx_keys: dict[Any, str] = {}
         self._seen: set[Any] = set()
         self._messages: dict[Any, Any] = {}
-        self._texts: dict[tuple[str, str | None, str | None], str] = {}
+        self._texts: dict[tuple[str, str | None, str | None, Surrogates], str] = {}
+        self._text_keys: dict[tuple[str, str | None, str | None, Surrogates], frozenset] = {}
         self._anonymizer: Any = None
-        self._operators: dict[str, Any] = {}
         self.strings = 0
         self.analysed = 0
         self.from_cache = 0
@@ -271,8 +274,11 @@ class Scrubber:
             self.cache.add_placeholders(self.surrogates.new_placeholders)
             self.cache.add_constant(self._new_constant)
         self._new_known, self._new_constant = [], []
-        self.surrogates.new_placeholders = {}
-        for memo in (self._messages, self._seen, self._texts, self._contexts, self._ctx_keys):
+        self.surrogates.new_placeholders.clear()  # the conversations' views share it
+        self.surrogates.forget_conversations()
+        for memo in (self._messages, self._seen, self._texts, self._text_keys):
+            memo.clear()
+        for memo in (self._contexts, self._ctx_keys):
             memo.clear()
         self.failures.clear()
         self.failed_records.clear()
@@ -280,29 +286,57 @@ class Scrubber:
             self.spans.clear()
 
     def _replace_record(self, rec: CallRecord) -> dict[str, Any]:
-        """Every string of `rec` replaced, each distinct message once per scope."""
+        """Every string of `rec` replaced, each distinct message once per scope: the context
+        (system messages, tools) with the global surrogates, so that it scrubs alike in
+        every conversation; then the rest with the conversation's, except the values
+        replaced in the context, which keep their global surrogate in the whole record."""
         conv = rec.conversation_id
-        messages = []
-        for msg in [*rec.messages, rec.response]:
+        glob = self.surrogates
+        shared: set[tuple[str, str]] = set()
+        done: dict[int, Message] = {}
+        calls = [*rec.messages, rec.response]
+        for i, msg in enumerate(calls):
+            if msg.role not in CONTEXT_ROLES:
+                continue
             key = message_key(msg)
-            constant = msg.role in CONTEXT_ROLES and self._is_constant(key)
+            constant = self._is_constant(key)
             memo = ("const", key) if constant else (conv, key)
             if memo not in self._messages:
                 dump = msg.model_dump(mode="json", exclude_none=True)
-                visit = self._replacer(None if constant else conv)
-                self._messages[memo] = Message.model_validate(map_message(dump, visit, self.hints))
-            messages.append(self._messages[memo])
+                found: set[tuple[str, str]] = set()
+                visit = self._replacer(None if constant else conv, glob, found)
+                new = Message.model_validate(map_message(dump, visit, self.hints))
+                self._messages[memo] = (new, frozenset(found))
+            done[i], keys = self._messages[memo]
+            shared |= keys
         tools_key = canonical_json(rec.tools)
         constant = bool(rec.tools) and self._is_constant(tools_key)
         memo = ("const", tools_key) if constant else (conv, tools_key)
         if memo not in self._messages:
-            self._messages[memo] = map_tools(rec.tools, self._replacer(None if constant else conv))
-        visit = self._replacer(conv)
+            found = set()
+            visit = self._replacer(None if constant else conv, glob, found)
+            self._messages[memo] = (map_tools(rec.tools, visit), frozenset(found))
+        tools, keys = self._messages[memo]
+        shared |= keys
+        view = glob.in_conversation(conv, frozenset(shared))
+        messages = []
+        for i, msg in enumerate(calls):
+            if i not in done:
+                memo = (conv, view, message_key(msg))
+                if memo not in self._messages:
+                    dump = msg.model_dump(mode="json", exclude_none=True)
+                    visit = self._replacer(conv, view)
+                    self._messages[memo] = Message.model_validate(
+                        map_message(dump, visit, self.hints)
+                    )
+                done[i] = self._messages[memo]
+            messages.append(done[i])
+        visit = self._replacer(conv, view)
         data = {name: getattr(rec, name) for name in _SCALARS}
         data.update(
             messages=messages[:-1],
             response=messages[-1],
-            tools=self._messages[memo],
+            tools=tools,
             metadata=map_metadata(rec.metadata, visit, self.hints),
             conversation_id=visit(rec.conversation_id, None, "metadata"),
         )
@@ -314,15 +348,34 @@ class Scrubber:
             ctx = self._ctx_keys[key] = context_key(key)
         return ctx in self.constant
 
-    def _replacer(self, conversation: str | None) -> Callable[[str, str | None, str], str]:
+    def _replacer(
+        self,
+        conversation: str | None,
+        surrogates: Surrogates,
+        found: set[tuple[str, str]] | None = None,
+    ) -> Callable[[str, str | None, str], str]:
+        """`visit` for walk.py: values known in `conversation` (None: the constant context)
+        replaced by `surrogates`; what was replaced is added to `found`, when given."""
+
         def visit(text: str, hint: str | None, place: str) -> str:
-            return self._replace(text, hint, place, conversation)
+            memo = (text, hint, conversation, surrogates)
+            out = self._replace(text, hint, place, conversation, surrogates, memo)
+            if found is not None:
+                found.update(self._text_keys.get(memo, ()))
+            return out
 
         return visit
 
-    def _replace(self, text: str, hint: str | None, place: str, conv: str | None) -> str:
+    def _replace(
+        self,
+        text: str,
+        hint: str | None,
+        place: str,
+        conv: str | None,
+        surrogates: Surrogates,
+        memo: tuple[str, str | None, str | None, Surrogates],
+    ) -> str:
         """`text` with its PII replaced; `conv` None: it is in the constant context."""
-        memo = (text, hint, conv)
         if memo in self._texts:
             return self._texts[memo]
         if text in self.failures:
@@ -335,15 +388,19 @@ class Scrubber:
             if conv is None:  # the constant context: real identifiers only
                 found = [s for s in found if real_identifier(s[2], text[s[0] : s[1]])]
             spans = resolve(found)
-        out = self._anonymize(text, spans) if spans else text
+        out = self._anonymize(text, spans, surrogates) if spans else text
+        keys: set[tuple[str, str]] = set()
         for span in spans:
             self.entities[span[2]] += 1
             self.places[place] += 1
+            keys |= shared_keys(span[2], text[span[0] : span[1]])
         self._texts[memo] = out
+        if keys:
+            self._text_keys[memo] = frozenset(keys)
         self.strings += 1
         return out
 
-    def _anonymize(self, text: str, spans: list[Span]) -> str:
+    def _anonymize(self, text: str, spans: list[Span], surrogates: Surrogates) -> str:
         if self._anonymizer is None:
             with without_torch():
                 from presidio_anonymizer import AnonymizerEngine
@@ -351,17 +408,18 @@ class Scrubber:
             self._anonymizer = AnonymizerEngine()
         from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
 
+        operators: dict[str, Any] = {}
         for _s, _e, entity, _score in spans:
-            if entity not in self._operators:
+            if entity not in operators:
                 if self.config.operator == "redact":
-                    self._operators[entity] = OperatorConfig("redact", {})
+                    operators[entity] = OperatorConfig("redact", {})
                 else:
-                    fn = _bind(self.surrogates.replace, entity)
-                    self._operators[entity] = OperatorConfig("custom", {"lambda": fn})
+                    fn = _bind(surrogates.replace, entity)
+                    operators[entity] = OperatorConfig("custom", {"lambda": fn})
         result = self._anonymizer.anonymize(
             text,
             [RecognizerResult(e, s, t, sc) for s, t, e, sc in spans],
-            operators=self._operators,
+            operators=operators,
             merge_entities_with_spaces=False,
         )
         return result.text

@@ -21,9 +21,12 @@ from slimline.tasks.scrub.cache import ScrubCache
 from slimline.tasks.scrub.engine import resolve_spacy_model
 from slimline.tasks.scrub.result import ScrubResult
 from slimline.tasks.scrub.scrubber import Scrubber, Unscrubbable
+from slimline.tasks.scrub.surrogates import SURROGATE_VERSION
 from slimline.tracking import stage_run
 
 SURROGATE_KEY = "scrub-surrogate-key"
+# the work store's state: the surrogate version its scrubbed calls were all made with
+SURROGATES_STATE = "scrub.surrogate_version"
 _LOG = logging.getLogger("slimline.scrub")
 
 
@@ -65,6 +68,7 @@ def _run(
         result.seconds = round(time.perf_counter() - started, 3)
         work.finish_run(result.run_id, result.model_dump())
         return result
+    _check_surrogates(work)
     key = raw.secret(SURROGATE_KEY)
     cache = ScrubCache(raw, key, config.fingerprint()) if config.use_cache else None
     scrubber = Scrubber(config, key, cache)  # a config it cannot use fails here
@@ -92,6 +96,27 @@ def _run(
     if report and (result.scrubbed or result.quarantined):
         result.mlflow_run_id = log_to_mlflow(settings, result, parent_run_id)
     return result
+
+
+def _check_surrogates(work: WorkStore) -> None:
+    """Warn, at every run, while the work store holds calls scrubbed with surrogates of an
+    earlier version (they would differ from the new calls' surrogates in the same
+    conversation); the state records the version only while all calls share it."""
+    made = work.get_state(SURROGATES_STATE)
+    if made == SURROGATE_VERSION:
+        return
+    stored = work.count_scrubbed()
+    if stored and made != "mixed":
+        work.set_state(SURROGATES_STATE, "mixed")
+    if stored:
+        _LOG.warning(
+            "the work store holds %d calls scrubbed with surrogates of an earlier version; "
+            "new calls get version %s (per conversation), so a conversation may mix both: "
+            "scrub into a new work store to have one kind",
+            stored, SURROGATE_VERSION,
+        )  # fmt: skip
+    else:
+        work.set_state(SURROGATES_STATE, SURROGATE_VERSION)
 
 
 def _calls(raw: RawStore, after: int, upto: int) -> Iterator[tuple[int, CallRecord]]:

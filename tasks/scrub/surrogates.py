@@ -1,16 +1,33 @@
 """What replaces a found value: a realistic surrogate, a numbered placeholder, or nothing.
 
 Surrogates are derived from a keyed hash (HMAC-SHA256, key kept in the raw store) of the
-entity type and the value in a normal form, so the same value gets the same replacement in
-every message of every record and every run, and nobody without the key can reverse it.
+entity type and the value in a normal form, and nobody without the key can reverse them.
+Where a surrogate is the same, and why:
+
+- within one conversation (`in_conversation(id)`), a value gets one surrogate in every
+  message, tool call and tool result of every call of that conversation, in every run;
+- across conversations the same value gets different surrogates: the conversation id is
+  hashed with it. A value that repeats across conversations (tau2's customer phone
+  555-123-2002 in 40 of them) with one constant surrogate is something an adapter learns
+  by heart and writes from memory: the scrubbed held-out calls reward that, live (raw)
+  calls do not, and the constant also tells that one person is in all of them;
+- the agent's context (system prompts and tool schemas) gets the global surrogates (the
+  root `Surrogates`, no conversation): later stages find and distil the constant context
+  across conversations, so it must scrub alike in each. A value replaced in a call's
+  context keeps that global surrogate in the rest of the call too (`shared`), so that the
+  call stays consistent; names there are shared word by word.
+
 They keep the kind and the shape: an email stays an email, a card number keeps its length
-and passes Luhn, a date keeps its format, a phone number its punctuation. Names are replaced
-token by token from the token alone, so "Mia Garcia" -> "Ann Lee" and then "Mia" -> "Ann";
-ids and emails built from names (mia_garcia_4516) reuse the same name mapping.
+and passes Luhn, a date keeps its format, a phone number its punctuation. Names are
+replaced token by token from the token alone (and the scope), so "Mia Garcia" -> "Ann Lee"
+and then "Mia" -> "Ann" in the same conversation; ids and emails built from names
+(mia_garcia_4516) reuse the same name mapping. Placeholders (`<PHONE_3>`) are scoped
+alike: one number per value and conversation, numbered on across runs.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import ipaddress
@@ -23,6 +40,12 @@ from slimline.tasks.scrub import names
 _ALPHA = re.compile(r"[^\W\d_]+")
 _DIGITS = re.compile(r"\d+")
 _TOKEN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?|\d+")
+
+# Bump when the same input would get other surrogates: placeholder numbers of an earlier
+# version are not reused, and scrub's stage warns about a work store scrubbed with another.
+# 2: surrogates scoped per conversation (issue 19)
+SURROGATE_VERSION = "2"
+SharedKeys = frozenset[tuple[str, str]]  # (entity, normal form), or ("NAME", name word)
 
 # domains that say nothing about a person: kept in surrogate emails
 PUBLIC_DOMAINS = {
@@ -73,8 +96,10 @@ def normal_form(entity: str, value: str) -> str:
 class Surrogates:
     """Replacement values for one scrub run: `replace(entity, text)`.
 
-    `operator` is surrogate, placeholder or redact. `placeholders` maps a keyed hash of
-    (label, value) to its number; new numbers are added to it (the caller persists it).
+    The instance itself gives the global surrogates (the agent's context);
+    `in_conversation(id, shared)` gives a conversation's. `operator` is surrogate,
+    placeholder or redact. `placeholders` maps a keyed hash of (label, value, scope) to its
+    number; new numbers are added to it and to `new_placeholders` (the caller persists them).
     """
 
     def __init__(
@@ -90,10 +115,35 @@ class Surrogates:
             self._counters[label] = max(self._counters.get(label, 0), n)
         self._memo: dict[tuple[str, str], str] = {}
         self._faker = None
+        self._scope: tuple[str, ...] = ()  # () global, ("conv", id) a conversation's
+        self._shared: SharedKeys = frozenset()
+        self._root = self
+        self._views: dict[tuple[str, SharedKeys], Surrogates] = {}
+
+    def in_conversation(
+        self, conversation: str | None, shared: SharedKeys = frozenset()
+    ) -> Surrogates:
+        """The surrogates of one conversation (None: the global ones). A value in `shared`
+        (see `shared_keys`: found in the call's context) keeps its global surrogate."""
+        root = self._root
+        if conversation is None:
+            return root
+        view = root._views.get((conversation, shared))
+        if view is None:
+            view = copy.copy(root)  # shares the key, placeholders, counters
+            view._scope, view._shared, view._memo = ("conv", conversation), shared, {}
+            root._views[(conversation, shared)] = view
+        return view
+
+    def forget_conversations(self) -> None:
+        """Drop the per-conversation views and their memos (the end of a window)."""
+        self._root._views.clear()
 
     # --- hashing -------------------------------------------------------------------------
     def digest(self, *parts: str) -> bytes:
-        return hmac.new(self._key, "\x00".join(parts).encode(), hashlib.sha256).digest()
+        """The keyed hash of `parts` in this scope (a conversation's id enters it)."""
+        body = "\x00".join((*self._scope, *parts)).encode()
+        return hmac.new(self._key, body, hashlib.sha256).digest()
 
     def _stream(self, n: int, *parts: str) -> bytes:
         return hashlib.shake_256(self.digest(*parts)).digest(max(n, 1))
@@ -116,18 +166,21 @@ class Surrogates:
         return str((int(old) + 1) % 10 ** len(old)).zfill(len(old))
 
     def _faker_for(self, *parts: str):
-        if self._faker is None:
+        root = self._root
+        if root._faker is None:
             from faker import Faker
 
-            self._faker = Faker("en_US")
-        self._faker.seed_instance(self._int("faker", *parts))
-        return self._faker
+            root._faker = Faker("en_US")
+        root._faker.seed_instance(self._int("faker", *parts))
+        return root._faker
 
     # --- entry point ---------------------------------------------------------------------
     def replace(self, entity: str, text: str) -> str:
         """The replacement of `text`, found as `entity`."""
         if self.operator == "redact":
             return ""
+        if self._shared and (entity, normal_form(entity, text)) in self._shared:
+            return self._root.replace(entity, text)
         if self.operator == "placeholder":
             return self.placeholder(entity, text)
         memo_key = (entity, text)
@@ -140,14 +193,20 @@ class Surrogates:
     def placeholder(self, entity: str, text: str) -> str:
         if entity == "PERSON":  # token by token, so name parts agree with full names
             return _TOKEN.sub(
-                lambda m: m.group() if _kept(m) else self._numbered("NAME", m.group().lower()),
+                lambda m: m.group() if _kept(m) else self._name_number(m.group().lower()),
                 text,
             )
         label = PLACEHOLDER_LABELS.get(entity, entity)
         return self._numbered(label, normal_form(entity, text))
 
+    def _name_number(self, word: str) -> str:
+        if ("NAME", word) in self._shared:
+            return self._root._numbered("NAME", word)
+        return self._numbered("NAME", word)
+
     def _numbered(self, label: str, norm: str) -> str:
-        key = f"{label}:{self.digest('placeholder', label, norm).hex()[:40]}"
+        digest = self.digest("placeholder", SURROGATE_VERSION, label, norm)
+        key = f"{label}:{digest.hex()[:40]}"
         if key not in self.placeholders:
             n = self._counters.get(label, 0) + 1
             self._counters[label] = n
@@ -179,6 +238,8 @@ class Surrogates:
         low = token.lower()
         if low in names.TITLES:
             return token
+        if ("NAME", low) in self._shared:
+            return self._root.name_token(token)
         firsts, lasts = names.surrogate_pools()
         pool = firsts if names.role(token) == "first" else lasts
         i = self._int("NAME", low)
@@ -388,6 +449,15 @@ class Surrogates:
             else:
                 out.append(ch)
         return "".join(out)
+
+
+def shared_keys(entity: str, value: str) -> set[tuple[str, str]]:
+    """What a value replaced in a call's context makes global in the rest of the call: the
+    value (entity, normal form) and, for a name, each of its words."""
+    keys = {(entity, normal_form(entity, value))}
+    if entity == "PERSON":
+        keys |= {("NAME", m.group().lower()) for m in _TOKEN.finditer(value) if not _kept(m)}
+    return keys
 
 
 def _kept(m: re.Match[str]) -> bool:

@@ -107,3 +107,33 @@ def test_cli_names_a_spacy_model_it_cannot_find(settings, monkeypatch):
     result = CliRunner().invoke(app, ["--home", str(settings.home), "scrub"])
     assert result.exit_code == 2
     assert "scrub.spacy_model 'no_such_model' is neither an installed" in result.output
+
+
+def test_a_work_store_of_earlier_surrogates_is_not_mixed_silently(
+    analyzer, settings, calls, caplog
+):
+    """Calls scrubbed before surrogates were scoped per conversation stay in the work store:
+    every run says so while new calls get the new surrogates."""
+    from slimline.tasks.scrub.stage import SURROGATES_STATE
+    from slimline.tasks.scrub.surrogates import SURROGATE_VERSION
+
+    raw, work = open_raw(settings), open_work(settings)
+    work.add_scrubbed([(1, calls[0])])  # as an earlier version left it: no state
+    raw.add_calls(calls[:3])
+    with caplog.at_level("WARNING", logger="slimline.scrub"):
+        run_scrub(settings, raw, work, report=False)
+    assert "surrogates of an earlier version" in caplog.text
+    assert work.get_state(SURROGATES_STATE) == "mixed"
+    raw.close()
+    work.close()
+
+    from slimline.config import load_settings
+
+    fresh = load_settings(home=settings.home.parent / "fresh")
+    fresh.home.mkdir(parents=True)
+    raw, work = open_raw(fresh), open_work(fresh)
+    raw.add_calls(calls[:3])
+    run_scrub(fresh, raw, work, report=False)
+    assert work.get_state(SURROGATES_STATE) == SURROGATE_VERSION
+    raw.close()
+    work.close()

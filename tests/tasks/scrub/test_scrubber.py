@@ -88,7 +88,7 @@ def test_teachers_copies_stay_copies(scrubbed, tau2_calls):
     assert total >= 10 and kept / total >= 0.99
 
 
-def test_same_value_same_surrogate_across_calls(scrubbed, tau2_calls):
+def test_same_value_same_surrogate_across_the_calls_of_a_conversation(scrubbed, tau2_calls):
     _, out = scrubbed
     seen: dict[str, set[str]] = {}
     for raw, new in zip(tau2_calls, out, strict=True):
