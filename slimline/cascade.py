@@ -180,10 +180,11 @@ def uncopied(parsed: ParsedResponse, request: CallRecord) -> list[str]:
     the request (its messages, earlier tool calls and results, its tools).
 
     A small model must copy such a value from the call it answers. One it wrote from memory
-    is wrong for any other customer: an adapter trained on scrubbed calls, where scrub gave
-    one customer's phone number the same surrogate in every conversation, learnt to write
-    that surrogate, and agreed with the scrubbed test calls while every raw call it served
-    got a lookup of a number that does not exist. Such answers are never served."""
+    is wrong for any other customer: an adapter trained on scrubbed calls, when scrub still
+    gave a value the same surrogate in every conversation (tau2's one customer phone number),
+    learnt to write that surrogate, and agreed with the scrubbed test calls while every raw
+    call it served got a lookup of a number that does not exist. Scrub's surrogates are now
+    per conversation (tasks/scrub/surrogates.py); such answers are still never served."""
     seen = json.dumps(
         [m.model_dump(mode="json") for m in request.messages] + [request.tools],
         ensure_ascii=False,
