@@ -43,7 +43,7 @@ _TOKEN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?|\d+")
 
 # Bump when the same input would get other surrogates: placeholder numbers of an earlier
 # version are not reused, and scrub's stage warns about a work store scrubbed with another.
-# 2: surrogates scoped per conversation (issue 19)
+# 2: surrogates scoped per conversation (2026-12-04)
 SURROGATE_VERSION = "2"
 SharedKeys = frozenset[tuple[str, str]]  # (entity, normal form), or ("NAME", name word)
 
