@@ -1,6 +1,7 @@
 """Servers for the proxy and router tests: a fake upstream LLM that speaks the OpenAI chat-
-completions protocol (JSON and server-sent events), and a helper that runs any ASGI app with
-uvicorn on 127.0.0.1 in a thread and stops it afterwards."""
+completions protocol (JSON and server-sent events), a fake vLLM server hosting champions (the
+`openai` backend's side), and a helper that runs any ASGI app with uvicorn on 127.0.0.1 in a
+thread and stops it afterwards."""
 
 from __future__ import annotations
 
@@ -192,3 +193,38 @@ def read_sse(lines: Iterator[str]) -> dict[str, Any]:
         "finish": finish,
         "usage": usage,
     }
+
+
+VLLM_CALL = '<tool_call>{"name": "list_all_airports", "arguments": {}}</tool_call>'
+
+
+def fake_vllm(models: list[str]) -> FastAPI:
+    """A vLLM server listing `models`; it keeps the adapters it was asked to load and the
+    chat requests it answered (each with VLLM_CALL, every token at p = e^-0.01)."""
+    app = FastAPI()
+    app.state.loaded, app.state.asked = [], []
+
+    @app.post("/v1/load_lora_adapter")
+    async def load(request: Request):
+        app.state.loaded.append(await request.json())
+        return {"status": "ok"}
+
+    @app.get("/v1/models")
+    async def listed():
+        return {"object": "list", "data": [{"id": m, "object": "model"} for m in models]}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        body = await request.json()
+        app.state.asked.append(body)
+        pieces = [VLLM_CALL[i : i + 6] for i in range(0, len(VLLM_CALL), 6)]  # its tokens
+        logprobs = [{"token": p, "logprob": -0.01, "top_logprobs": []} for p in pieces]
+        return {
+            "id": "chatcmpl-v", "object": "chat.completion", "created": 1, "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": {"content": logprobs},
+                         "message": {"role": "assistant", "content": VLLM_CALL}}],
+            "usage": {"prompt_tokens": 9, "completion_tokens": len(pieces),
+                      "total_tokens": 9 + len(pieces)},
+        }  # fmt: skip
+
+    return app

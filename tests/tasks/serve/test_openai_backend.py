@@ -8,49 +8,16 @@ import json
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
-from testkit.openai_servers import serving
+from testkit.openai_servers import fake_vllm, serving
 from testkit.router_world import RAW_NAME, body_of, only_tool, running_router
 
 pytestmark = pytest.mark.slow
-
-CALL = '<tool_call>{"name": "list_all_airports", "arguments": {}}</tool_call>'
-
-
-def fake_vllm() -> FastAPI:
-    app = FastAPI()
-    app.state.loaded, app.state.asked = [], []
-
-    @app.post("/v1/load_lora_adapter")
-    async def load(request: Request):
-        app.state.loaded.append(await request.json())
-        return {"status": "ok"}
-
-    @app.get("/v1/models")
-    async def models():
-        return {"object": "list", "data": [{"id": "base", "object": "model"}]}
-
-    @app.post("/v1/chat/completions")
-    async def chat(request: Request):
-        body = await request.json()
-        app.state.asked.append(body)
-        pieces = [CALL[i : i + 6] for i in range(0, len(CALL), 6)]  # tokens, p = e^-0.01
-        logprobs = [{"token": p, "logprob": -0.01, "top_logprobs": []} for p in pieces]
-        return {
-            "id": "chatcmpl-v", "object": "chat.completion", "created": 1, "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": {"content": logprobs},
-                         "message": {"role": "assistant", "content": CALL}}],
-            "usage": {"prompt_tokens": 9, "completion_tokens": len(pieces),
-                      "total_tokens": 9 + len(pieces)},
-        }  # fmt: skip
-
-    return app
 
 
 def test_the_openai_backend_serves_through_a_server_hosting_the_adapters(served, upstream):
     world = served
     cfg = world.settings.serve
-    server = fake_vllm()
+    server = fake_vllm(["base"])
     with serving(server) as vllm:
         cfg.backend, cfg.backend_url = "openai", f"{vllm}/v1"
         try:

@@ -11,45 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
-from testkit.openai_servers import serving
+from testkit.openai_servers import fake_vllm, serving
 from testkit.router_world import body_of, only_tool, promote, running_router
 
 pytestmark = pytest.mark.slow
-
-CALL = '<tool_call>{"name": "list_all_airports", "arguments": {}}</tool_call>'
-
-
-def fake_vllm(models: list[str]) -> FastAPI:
-    """A vLLM server listing `models`; it keeps the adapters it was asked to load and the
-    chat requests it answered (each with CALL, every token at p = e^-0.01)."""
-    app = FastAPI()
-    app.state.loaded, app.state.asked = [], []
-
-    @app.post("/v1/load_lora_adapter")
-    async def load(request: Request):
-        app.state.loaded.append(await request.json())
-        return {"status": "ok"}
-
-    @app.get("/v1/models")
-    async def listed():
-        return {"object": "list", "data": [{"id": m, "object": "model"} for m in models]}
-
-    @app.post("/v1/chat/completions")
-    async def chat(request: Request):
-        body = await request.json()
-        app.state.asked.append(body)
-        pieces = [CALL[i : i + 6] for i in range(0, len(CALL), 6)]
-        logprobs = [{"token": p, "logprob": -0.01, "top_logprobs": []} for p in pieces]
-        return {
-            "id": "chatcmpl-m", "object": "chat.completion", "created": 1, "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": {"content": logprobs},
-                         "message": {"role": "assistant", "content": CALL}}],
-            "usage": {"prompt_tokens": 9, "completion_tokens": len(pieces),
-                      "total_tokens": 9 + len(pieces)},
-        }  # fmt: skip
-
-    return app
 
 
 def build_dora_adapter(base_dir: str, folder: Path, seed: int, context: dict) -> Path:
