@@ -1,5 +1,6 @@
 """Serve's settings: how a champion is deployed, and how the router (`slimline serve`) serves."""
 
+import os
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -61,6 +62,13 @@ class ServeConfig(BaseModel):
         "networks (CIDR) or host names (resolved at each call, e.g. a compose service); "
         "default loopback only",
     )
+    reload_token_env: str | None = Field(
+        default=None,
+        description="environment variable holding a shared token: a reload that carries it "
+        "(`Authorization: Bearer <token>`, which deploy-adapter sends when the variable is set "
+        "where it runs) is admitted from any address, for routers whose callers' addresses "
+        "change (Kubernetes pods)",
+    )
     slm_timeout_s: float = Field(
         default=60.0, description="a small model's answer that takes longer goes upstream"
     )
@@ -102,3 +110,8 @@ class ServeConfig(BaseModel):
     workers: int = Field(
         default=32, ge=1, description="threads that route requests (assign, match, wait)"
     )
+
+    def reload_token(self) -> str | None:
+        """The shared reload token, from the variable `reload_token_env` names (None: unset
+        or empty)."""
+        return (os.environ.get(self.reload_token_env) or None) if self.reload_token_env else None

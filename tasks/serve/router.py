@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hmac
 import ipaddress
 import json
 import logging
@@ -325,8 +326,15 @@ class Router:
         @app.post("/slimline/champions/reload")
         async def reload(request: Request) -> JSONResponse:
             host = request.client.host if request.client else ""
-            if not await _may_reload(host, self.settings.serve.reload_allow):
+            cfg = self.settings.serve
+            token = cfg.reload_token()
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            if not (
+                (token and hmac.compare_digest(given.encode(), token.encode()))
+                or await _may_reload(host, cfg.reload_allow)
+            ):
                 why = f"{host or 'this client'} is not in serve.reload_allow"
+                why += " and did not give the reload token" if token else ""
                 return JSONResponse(error_body(why, "forbidden"), 403)
             loop = asyncio.get_running_loop()
             return JSONResponse(await loop.run_in_executor(self.pool, self.refresh))

@@ -89,6 +89,9 @@ def reload_router(settings: Settings, timeout: float = 600.0) -> dict[str, Any]:
     url = f"{router_url(settings)}/slimline/champions/reload"
     request = urllib.request.Request(url, data=b"{}", method="POST")
     request.add_header("content-type", "application/json")
+    token = settings.serve.reload_token()
+    if token:
+        request.add_header("authorization", f"Bearer {token}")
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no env proxies
     try:
         with opener.open(request, timeout=timeout) as response:

@@ -135,6 +135,9 @@ def test_kubernetes_router_serves_on_the_vllm_service_behind_its_own():
                                                               "key": "raw_url"}  # fmt: skip
     allow = json.loads(env["SLIMLINE_SERVE__RELOAD_ALLOW"])
     assert {"127.0.0.1", "::1"} <= set(allow)
+    # pods' addresses change: a reload is admitted by the shared token the variable holds
+    token_env = env["SLIMLINE_SERVE__RELOAD_TOKEN_ENV"]
+    assert env[token_env]["secretKeyRef"] == {"name": "slimline-reload", "key": "token"}
     assert json.loads(env["SLIMLINE_SERVE__BACKEND_MODELS"]) == {}
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert mounts["slimline-home"] == env["SLIMLINE_HOME"] == HOME

@@ -9,7 +9,7 @@ import asyncio
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 
 @pytest.fixture
@@ -29,14 +29,15 @@ def router(tmp_path):
     router.pool.shutdown(wait=False)
 
 
-def reload_from(router, host: str) -> httpx.Response:
+def reload_from(router, host: str, token: str | None = None) -> httpx.Response:
     app = FastAPI()
     router.install(app)
+    headers = {"authorization": f"Bearer {token}"} if token is not None else {}
 
     async def call() -> httpx.Response:
         transport = httpx.ASGITransport(app=app, client=(host, 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://router") as client:
-            return await client.post("/slimline/champions/reload", json={})
+            return await client.post("/slimline/champions/reload", json={}, headers=headers)
 
     return asyncio.run(call())
 
@@ -74,3 +75,42 @@ def test_reload_allow_comes_from_the_environment_as_compose_sets_it(tmp_path, mo
     serve = load_settings(home=tmp_path / "home").serve
     assert serve.reload_allow == ["127.0.0.1", "::1", "prefect-worker"]
     assert serve.backend_models == {"tau2-airline": "http://m:8000/v1"}
+
+
+def test_a_caller_with_the_reload_token_is_admitted_from_anywhere(router, monkeypatch):
+    cfg = router.settings.serve
+    assert reload_from(router, "10.244.3.7", "s3cr3t-Tok").status_code == 403  # no token set
+    cfg.reload_token_env = "SLIMLINE_TEST_RELOAD_TOKEN"
+    monkeypatch.setenv("SLIMLINE_TEST_RELOAD_TOKEN", "s3cr3t-Tok")
+    assert reload_from(router, "10.244.3.7", "s3cr3t-Tok").status_code == 200  # a pod
+    refused = reload_from(router, "10.244.3.7", "s3cr3t-tok")
+    assert refused.status_code == 403 and "reload token" in refused.json()["error"]["message"]
+    assert reload_from(router, "10.244.3.7").status_code == 403
+    assert reload_from(router, "127.0.0.1").status_code == 200  # the allowlist still counts
+    monkeypatch.setenv("SLIMLINE_TEST_RELOAD_TOKEN", "")  # empty: no token at all
+    assert reload_from(router, "10.244.3.7", "").status_code == 403
+    assert router.reloads == 2
+
+
+def test_deploy_adapter_sends_the_reload_token_where_it_is_set(tmp_path, monkeypatch):
+    from testkit.openai_servers import serving
+
+    from slimline.config import load_settings
+    from slimline.tasks.serve.stage import reload_router
+
+    seen = []
+    app = FastAPI()
+
+    @app.post("/slimline/champions/reload")
+    async def reload(request: Request):
+        seen.append(request.headers.get("authorization"))
+        return {"champions": {}}
+
+    settings = load_settings(home=tmp_path / "home")
+    with serving(app) as url:
+        settings.serve.router_url = url
+        assert reload_router(settings, timeout=10)["reloaded"]
+        settings.serve.reload_token_env = "SLIMLINE_TEST_RELOAD_TOKEN"
+        monkeypatch.setenv("SLIMLINE_TEST_RELOAD_TOKEN", "s3cr3t-Tok")
+        assert reload_router(settings, timeout=10)["reloaded"]
+    assert seen == [None, "Bearer s3cr3t-Tok"]
