@@ -135,6 +135,8 @@ def test_kubernetes_router_serves_on_the_vllm_service_behind_its_own():
                                                               "key": "raw_url"}  # fmt: skip
     allow = json.loads(env["SLIMLINE_SERVE__RELOAD_ALLOW"])
     assert {"127.0.0.1", "::1"} <= set(allow)
+    prefect = env["PREFECT_API_URL"]["secretKeyRef"]  # the shadow checks' disable event
+    assert prefect["name"] == "slimline-stores" and prefect["optional"] is True
     # pods' addresses change: a reload is admitted by the shared token the variable holds
     token_env = env["SLIMLINE_SERVE__RELOAD_TOKEN_ENV"]
     assert env[token_env]["secretKeyRef"] == {"name": "slimline-reload", "key": "token"}
