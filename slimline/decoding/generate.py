@@ -280,11 +280,12 @@ _dora_users = 0
 
 @contextmanager
 def _dora_cached(model: Any) -> Iterator[None]:
-    """DoRA adapters recompute their full weight's norm at every forward pass: 3.6x slower
-    decoding than with it cached (SmolLM2-135M, 32 tokens). PEFT caches it, and the adapter's
-    weight, when its module-wide flag is on; on for the block (counted, since each router
-    base decodes in its own thread), and this model's caches dropped at its end, so no cache
-    outlives the weights it was computed from (an adapter loaded again under the same name)."""
+    """DoRA adapters recompute their full weight's norm at every forward pass: 2.2x the CPU
+    per token of decoding with it cached (benchmarks/bench_decoding.py `dora`). PEFT caches
+    it, and the adapter's weight, when its module-wide flag is on; on for the block
+    (counted, since each router base decodes in its own thread), and this model's caches
+    dropped at its end, so no cache outlives the weights it was computed from (an adapter
+    loaded again under the same name)."""
     layers = [m for m in model.modules() if hasattr(m, "_dora_cache")]
     if not layers:
         yield

@@ -276,9 +276,9 @@ class Scrubber:
         self._new_known, self._new_constant = [], []
         self.surrogates.new_placeholders.clear()  # the conversations' views share it
         self.surrogates.forget_conversations()
-        for memo in (self._messages, self._seen, self._texts, self._text_keys):
-            memo.clear()
-        for memo in (self._contexts, self._ctx_keys):
+        memos = (self._messages, self._seen, self._texts, self._text_keys, self._contexts,
+                 self._ctx_keys)  # fmt: skip
+        for memo in memos:
             memo.clear()
         self.failures.clear()
         self.failed_records.clear()

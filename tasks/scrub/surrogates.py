@@ -8,7 +8,7 @@ Where a surrogate is the same, and why:
   message, tool call and tool result of every call of that conversation, in every run;
 - across conversations the same value gets different surrogates: the conversation id is
   hashed with it. A value that repeats across conversations (tau2's customer phone
-  555-123-2002 in 40 of them) with one constant surrogate is something an adapter learns
+  555-123-2002 in 80 of them) with one constant surrogate is something an adapter learns
   by heart and writes from memory: the scrubbed held-out calls reward that, live (raw)
   calls do not, and the constant also tells that one person is in all of them;
 - the agent's context (system prompts and tool schemas) gets the global surrogates (the

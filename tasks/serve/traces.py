@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 import queue
 import time
 from dataclasses import dataclass, field
@@ -130,8 +131,6 @@ class TraceLog:
 
 def _writer(tracking_uri: str, experiment_id: str, inbox: Any, done: Any) -> None:
     """The writer process: traces from `inbox` until None; "flush" exports and answers."""
-    import os
-
     with contextlib.suppress(OSError):  # behind the router's event loop when CPU is short
         os.nice(WRITER_NICE)
     import mlflow
